@@ -1,0 +1,1 @@
+"""Shared mechanics every algorithm uses: hyperparameters, estimator base, training loop, artifacts."""

@@ -1,0 +1,254 @@
+"""The estimator base every algorithm shares.
+
+An algorithm subclass declares, as class attributes, its SageMaker name, its
+:class:`~sagelocal.base.hyperparameters.HyperparameterTable`, its channels, metrics and response
+key, and implements a few private hooks (``_fit``, ``_predict``, ``_records``, ``_get_state``,
+``_set_state``). The base derives from the declarations the scikit-learn constructor contract
+(keyword arguments = SageMaker's hyperparameter names, ``get_params``/``set_params``/``clone``),
+validation, ``fit``/``predict``/``predict_records``, metrics and ``save``/``load``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from ..io.batch import Batch, _as_features, as_source
+from .errors import DataFormatError, HyperparameterError, NotFittedError
+from .hyperparameters import Hyperparameter, HyperparameterTable
+from .runtime import Runtime
+from .training import Metric, MetricReporter, metric_regex
+
+#: Keyword options every estimator takes besides SageMaker's hyperparameters. They are sagelocal's
+#: own, never written to hyperparameters.json, and declared like hyperparameters.
+COMMON_OPTIONS: tuple[Hyperparameter, ...] = (
+    Hyperparameter("random_state", "int", 0, range=(0, None),
+                   doc="Seed of every random choice; fixed by default so that local runs repeat."),
+)
+
+
+class Estimator(BaseEstimator):
+    """Base class of the sagelocal algorithms (see the module docstring)."""
+
+    #: SageMaker's image name of the algorithm, e.g. ``"pca"``.
+    algorithm: ClassVar[str] = ""
+    #: The SageMaker Python SDK v2 class name, e.g. ``"PCA"`` (registered as an alias).
+    sdk_class: ClassVar[str | None] = None
+    #: The hyperparameter declarations.
+    hyperparameters: ClassVar[HyperparameterTable]
+    #: Channel name -> required.
+    channels: ClassVar[dict[str, bool]] = {"train": True}
+    #: Training content types accepted, the first being the default when a channel names none.
+    training_content_types: ClassVar[tuple[str, ...]] = ("application/x-recordio-protobuf", "text/csv")
+    #: CSV ``label_size`` when the content type does not give one (0 for unsupervised algorithms).
+    default_label_size: ClassVar[int] = 1
+    #: Metrics the algorithm can report.
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    #: Top-level key of the JSON inference response (``predictions``, ``projections``, ...).
+    response_key: ClassVar[str] = "predictions"
+    #: Version of this algorithm's artifact payload layout.
+    artifact_format: ClassVar[int] = 1
+    #: sagelocal-only keyword options of this algorithm (added to COMMON_OPTIONS).
+    options: ClassVar[tuple[Hyperparameter, ...]] = ()
+
+    #: Where the job runs (host name, checkpoint folder); the container sets it per instance.
+    runtime: Runtime = Runtime()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "hyperparameters" in cls.__dict__:
+            cls.__init__ = _make_init(cls)
+
+    # --------------------------------------------------------------------------- construction
+    @classmethod
+    def option_table(cls) -> HyperparameterTable:
+        """The sagelocal-only options, validated like hyperparameters."""
+        return HyperparameterTable(cls.algorithm, [*COMMON_OPTIONS, *cls.options])
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        return cls.option_table().defaults()
+
+    @classmethod
+    def from_sagemaker(cls, hyperparameters: Mapping[str, Any], **options) -> Estimator:
+        """Build from a ``hyperparameters.json`` dict, strictly, as the algorithm container does.
+
+        Every value is parsed by its declared kind, unknown names and missing required ones are
+        reported together in one :class:`HyperparameterError`.
+        """
+        parsed = cls.hyperparameters.parse(hyperparameters, require=True,
+                                           check=cls._check_hyperparameters)
+        given = {name: parsed[name] for name in cls.hyperparameters.names if name in hyperparameters}
+        return cls(**given, **options)
+
+    def to_sagemaker(self) -> dict[str, str]:
+        """The ``hyperparameters.json`` dict of strings for this estimator's set values."""
+        values = self.hyperparameters.parse(self._hyperparameter_values())
+        return self.hyperparameters.to_sagemaker(values)
+
+    @classmethod
+    def search_space(cls) -> dict[str, dict[str, Any]]:
+        """Tuning ranges of the tunable hyperparameters."""
+        return cls.hyperparameters.search_space()
+
+    @classmethod
+    def metric_definitions(cls) -> list[dict[str, str]]:
+        """``[{"Name": ..., "Regex": ...}]`` matching the metric lines this algorithm prints."""
+        return [{"Name": m.name, "Regex": metric_regex(m.name)} for m in cls.metrics]
+
+    def _hyperparameter_values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.hyperparameters.names}
+
+    # ----------------------------------------------------------------------------------- fit
+    def fit(self, X, y=None, *, validation=None, test=None):
+        """Train on ``X`` (array, DataFrame, CSR matrix, ``(X, y)`` tuple or channel).
+
+        ``validation`` and ``test`` take the same forms and produce ``validation:*`` and
+        ``test:*`` entries in :attr:`metrics_`. Returns ``self``.
+        """
+        train = as_source(X, y, name="train")
+        sources = {"validation": as_source(validation, name="validation"),
+                   "test": as_source(test, name="test")}
+        for name, source in sources.items():
+            if source is not None and name not in self.channels:
+                raise DataFormatError(f"{self.algorithm} takes no '{name}' channel; channels: "
+                                      f"{', '.join(self.channels)}", channel=name)
+        hp = self._resolve_hyperparameters(train)
+        self._options = self.option_table().parse({k: getattr(self, k) for k in self.option_defaults()})
+        self._reset()
+        self._reporter = MetricReporter(host=self.runtime.host)
+        self._hp = hp
+        self._fit(train, sources["validation"], sources["test"], hp)
+        self.hyperparameters_ = hp
+        self.metrics_ = dict(self._reporter.metrics)
+        return self
+
+    def _resolve_hyperparameters(self, train) -> dict[str, Any]:
+        """Validate the constructor's values, fill data-derived ones, check required ones."""
+        values = self._hyperparameter_values()
+        table = self.hyperparameters
+        table.parse(values)  # report bad values before looking at the data
+        values = self._fill_from_data(dict(values), train)
+        return table.parse(values, require=True, check=self._check_hyperparameters)
+
+    def _reset(self) -> None:
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "hyperparameters_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"{self.algorithm}: this estimator is not fitted yet; call fit() "
+                                 f"or sagelocal.load() first")
+
+    def _check_batch(self, batch: Batch, source_name: str = "train") -> None:
+        """Reject a batch whose width differs from ``feature_dim``."""
+        expected = self._hp.get("feature_dim")
+        if expected is not None and batch.feature_dim != expected:
+            raise DataFormatError(f"{self.algorithm}: rows have {batch.feature_dim} features but "
+                                  f"hyperparameter feature_dim is {expected}", channel=source_name)
+
+    # ------------------------------------------------------------------------------- predict
+    def _features(self, X) -> np.ndarray | sp.csr_matrix:
+        """Inference features as float32 (dense or CSR), checked against the fitted width."""
+        self._check_fitted()
+        if isinstance(X, Batch):
+            features = X.features
+        elif hasattr(X, "batches"):
+            features = Batch.concat(list(X.batches(65536))).features
+        else:
+            features = _as_features(X)
+        expected = getattr(self, "n_features_in_", None)
+        if expected is not None and features.shape[1] != expected:
+            raise DataFormatError(f"{self.algorithm}: rows have {features.shape[1]} features; the "
+                                  f"model was trained on {expected}")
+        return features
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions as a numpy array (the values SageMaker's endpoint would answer)."""
+        return self._predict(self._features(X))
+
+    def predict_records(self, X) -> list[dict[str, Any]]:
+        """SageMaker's response records, one dict per row, e.g. ``{"projection": [...]}``."""
+        return self._records(self._features(X))
+
+    # ------------------------------------------------------------------------------ artifacts
+    def save(self, path) -> str:
+        """Write the model directory ``path`` and ``path/model.tar.gz``; returns the tarball path."""
+        from .artifacts import save_estimator
+
+        self._check_fitted()
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path, *, allow_pickle: bool = False) -> Estimator:
+        """Load a model saved by :meth:`save` (a directory or a ``model.tar.gz``)."""
+        from .artifacts import load_estimator
+
+        model = load_estimator(path, allow_pickle=allow_pickle)
+        if not isinstance(model, cls):
+            from .errors import ArtifactError
+
+            raise ArtifactError(f"{path}: holds a '{model.algorithm}' model, not '{cls.algorithm}'")
+        return model
+
+    # -------------------------------------------------------------------- hooks to implement
+    @classmethod
+    def _check_hyperparameters(cls, values: dict[str, Any]) -> list[tuple[str, str]]:
+        """Cross-parameter problems as ``(name, message)`` pairs; individual values are valid."""
+        return []
+
+    def _fill_from_data(self, values: dict[str, Any], train) -> dict[str, Any]:
+        """Fill unset values the SDK derives from the data (e.g. ``feature_dim``)."""
+        return values
+
+    def _fit(self, train, validation, test, hp: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _predict(self, features) -> np.ndarray:
+        raise NotImplementedError
+
+    def _records(self, features) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Learned state as (numpy arrays, JSON-serialisable metadata)."""
+        raise NotImplementedError
+
+    def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def _make_init(cls):
+    """An ``__init__`` storing SageMaker's hyperparameters and the options as keyword arguments.
+
+    Its signature is built from the declarations, so scikit-learn's ``get_params`` and ``clone``
+    see every hyperparameter; it only stores values (validation happens in ``fit``).
+    """
+    defaults = {**cls.hyperparameters.defaults(), **cls.option_defaults()}
+    algorithm = cls.algorithm
+
+    def __init__(self, **kwargs):
+        unknown = [name for name in kwargs if name not in defaults]
+        if unknown:
+            raise HyperparameterError(algorithm, [
+                (name, f"unknown hyperparameter '{name}'; known: {', '.join(sorted(defaults))}")
+                for name in unknown])
+        for name, default in defaults.items():
+            setattr(self, name, kwargs[name] if name in kwargs else copy.copy(default))
+
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+               for name, default in defaults.items()]
+    __init__.__signature__ = inspect.Signature(params)
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = f"Store the {algorithm} hyperparameters; see the class docstring."
+    return __init__

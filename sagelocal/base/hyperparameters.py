@@ -1,0 +1,353 @@
+"""Hyperparameters declared once, as data.
+
+Each algorithm lists its hyperparameters as :class:`Hyperparameter` entries in a
+:class:`HyperparameterTable`. Everything else derives from that table: parsing SageMaker's strings,
+validation that reports every problem at once, the estimator's constructor signature and
+``get_params``, ``to_sagemaker()`` and the tuning search space.
+
+SageMaker passes every value as a string (``"true"``, ``"0.1"``, ``'["msd", "ssd"]'``, ``"auto"``);
+values are parsed by the *declared* kind, never sniffed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import HyperparameterError
+
+KINDS = ("int", "float", "bool", "categorical", "string", "int_list", "float_list", "json")
+
+#: Keys SageMaker itself adds to hyperparameters.json; accepted and ignored.
+IGNORED_KEYS = ("_tuning_objective_metric",)
+IGNORED_PREFIXES = ("sagemaker_",)
+
+AUTO = "auto"
+
+
+class _Required:
+    """Sentinel default of a hyperparameter that has no documented default."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+class _Invalid(Exception):
+    """Internal: one value failed to parse or validate; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """The declaration of one SageMaker hyperparameter.
+
+    Parameters
+    ----------
+    name : SageMaker's exact name.
+    kind : one of ``KINDS``.
+    default : the documented default (a typed value, ``"auto"``), ``None`` for "unset/optional
+        without default", or ``REQUIRED`` when the user must supply it.
+    range : ``(low, high)`` bounds for numbers (and for each item of a list); ``None`` = open side.
+    closed : whether each bound is included.
+    choices : allowed values for ``categorical`` (and items of ``string`` lists when given).
+    auto : whether the literal string ``"auto"`` is allowed.
+    required_when : ``(text, predicate)``; the predicate receives the parsed values and says
+        whether this parameter must then be given.
+    tunable, tuning_range, tuning_scale : automatic model tuning metadata.
+    doc : one line for docstrings and error messages.
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    range: tuple[float | None, float | None] | None = None
+    closed: tuple[bool, bool] = (True, True)
+    choices: tuple | None = None
+    auto: bool = False
+    required_when: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = None
+    tunable: bool = False
+    tuning_range: tuple | None = None
+    tuning_scale: str = "Auto"
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"hyperparameter '{self.name}': unknown kind {self.kind!r}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def constructor_default(self) -> Any:
+        """Default used in the estimator's ``__init__`` signature (``None`` when required)."""
+        return None if self.default is REQUIRED else self.default
+
+    # ----------------------------------------------------------------------------- description
+    def allowed(self) -> str:
+        """What this parameter accepts, in words (used in every error message)."""
+        kinds = {"int": "an integer", "float": "a number", "bool": "true or false",
+                 "string": "a string", "int_list": "a list of integers",
+                 "float_list": "a list of numbers", "json": "a JSON value"}
+        if self.kind == "categorical":
+            text = "one of " + ", ".join(repr(c) for c in self.choices or ())
+        else:
+            text = kinds[self.kind]
+            if self.range is not None:
+                text += _describe_range(self.range, self.closed)
+            if self.choices is not None and self.kind != "categorical":
+                text += " from " + ", ".join(repr(c) for c in self.choices)
+        if self.auto:
+            text += " or 'auto'"
+        return text
+
+    # ---------------------------------------------------------------------------------- parse
+    def parse(self, value: Any) -> Any:
+        """A typed, validated value from a SageMaker string or a typed Python value.
+
+        Raises ``_Invalid`` with a message saying what is allowed; callers collect these.
+        """
+        if isinstance(value, str):
+            value = value.strip()
+            if self.auto and value.lower() == AUTO:
+                return AUTO
+            value = self._from_string(value)
+        elif self.auto and value == AUTO:
+            return AUTO
+        value = self._coerce(value)
+        self._check(value)
+        return value
+
+    def _from_string(self, text: str) -> Any:
+        kind = self.kind
+        if kind in ("categorical", "string"):
+            # Script-mode estimators json.dumps every value, so strings may arrive quoted.
+            if len(text) >= 2 and text[0] == text[-1] == '"':
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    return text
+            return text
+        if kind == "bool":
+            lowered = text.lower()
+            if lowered in ("true", "false"):
+                return lowered == "true"
+            raise _Invalid
+        if kind in ("int", "float"):
+            try:
+                return float(text) if kind == "float" or not _is_int_text(text) else int(text)
+            except ValueError:
+                raise _Invalid from None
+        if kind in ("int_list", "float_list"):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                # The developer guide writes lists comma-separated: "1,2,3" or "[1,2,3]".
+                parsed = [p for p in text.strip("[]").split(",") if p.strip()]
+            if not isinstance(parsed, list):
+                parsed = [parsed]
+            item = Hyperparameter(self.name, "int" if kind == "int_list" else "float")
+            return [item._from_string(p.strip()) if isinstance(p, str) else p for p in parsed]
+        try:  # json
+            return json.loads(text)
+        except ValueError:
+            raise _Invalid from None
+
+    def _coerce(self, value: Any) -> Any:
+        kind = self.kind
+        if kind == "bool":
+            if isinstance(value, bool) or type(value).__name__ == "bool_":
+                return bool(value)
+            raise _Invalid
+        if kind == "int":
+            return _as_int(value)
+        if kind == "float":
+            return _as_float(value)
+        if kind in ("int_list", "float_list"):
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise _Invalid
+            convert = _as_int if kind == "int_list" else _as_float
+            return [convert(v) for v in value]
+        if kind in ("categorical", "string"):
+            if not isinstance(value, str):
+                raise _Invalid
+            return value
+        return value  # json: any JSON-serialisable value
+
+    def _check(self, value: Any) -> None:
+        if self.kind == "categorical":
+            if value not in (self.choices or ()):
+                raise _Invalid
+            return
+        items = value if self.kind in ("int_list", "float_list") else [value]
+        if self.kind in ("int_list", "float_list") and not items:
+            raise _Invalid
+        for item in items:
+            if self.range is not None and not _in_range(item, self.range, self.closed):
+                raise _Invalid
+            if self.choices is not None and item not in self.choices:
+                raise _Invalid
+
+    def to_string(self, value: Any) -> str:
+        """The string hyperparameters.json holds for ``value`` (the SDK's ``str`` / ``json.dumps``)."""
+        if isinstance(value, (list, tuple, dict)):
+            return json.dumps(value)
+        return str(value)
+
+
+def _is_int_text(text: str) -> bool:
+    body = text[1:] if text[:1] in "+-" else text
+    return body.isdigit()
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise _Invalid
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise _Invalid from None
+    if not math.isfinite(as_float) or as_float != int(as_float):
+        raise _Invalid
+    return int(value) if isinstance(value, int) else int(as_float)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise _Invalid
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise _Invalid from None
+    if math.isnan(out):
+        raise _Invalid
+    return out
+
+
+def _in_range(value: float, bounds, closed) -> bool:
+    low, high = bounds
+    if low is not None and (value < low or (value == low and not closed[0])):
+        return False
+    if high is not None and (value > high or (value == high and not closed[1])):
+        return False
+    return True
+
+
+def _describe_range(bounds, closed) -> str:
+    low, high = bounds
+    if low is not None and high is not None:
+        return f" in {'[' if closed[0] else '('}{low}, {high}{']' if closed[1] else ')'}"
+    if low is not None:
+        return f" {'>=' if closed[0] else '>'} {low}"
+    if high is not None:
+        return f" {'<=' if closed[1] else '<'} {high}"
+    return ""
+
+
+@dataclass
+class HyperparameterTable:
+    """All hyperparameters of one algorithm, in declaration order."""
+
+    algorithm: str
+    entries: list[Hyperparameter] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._by_name = {hp.name: hp for hp in self.entries}
+        if len(self._by_name) != len(self.entries):
+            raise ValueError(f"{self.algorithm}: duplicate hyperparameter names")
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> Hyperparameter:
+        return self._by_name[name]
+
+    @property
+    def names(self) -> list[str]:
+        return [hp.name for hp in self.entries]
+
+    def defaults(self) -> dict[str, Any]:
+        """The constructor defaults (``None`` for required parameters)."""
+        return {hp.name: hp.constructor_default for hp in self.entries}
+
+    def parse(self, values: Mapping[str, Any], *, require: bool = False,
+              check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+              ) -> dict[str, Any]:
+        """Parse and validate ``values`` (strings or typed); return every parameter, typed.
+
+        Unknown names, values of the wrong kind or out of range, and (with ``require``) missing
+        required ones are all collected and raised together in one :class:`HyperparameterError`.
+        ``None`` means "not given". ``check`` adds cross-parameter problems once the parts are valid.
+        """
+        problems: list[tuple[str, str]] = []
+        for name in values:
+            if name not in self._by_name and not _ignored(name):
+                problems.append((name, f"unknown hyperparameter '{name}'; "
+                                       f"known: {', '.join(sorted(self._by_name))}"))
+        parsed: dict[str, Any] = {}
+        for hp in self.entries:
+            raw = values.get(hp.name)
+            if raw is None:
+                parsed[hp.name] = hp.constructor_default
+                continue
+            try:
+                parsed[hp.name] = hp.parse(raw)
+            except _Invalid:
+                problems.append((hp.name, f"hyperparameter '{hp.name}' must be {hp.allowed()}; "
+                                          f"got {_show(raw)}"))
+                parsed[hp.name] = hp.constructor_default
+        if require:
+            problems += self._missing(parsed, {name for name, _ in problems})
+        if check is not None and not problems:
+            problems += check(parsed)
+        if problems:
+            raise HyperparameterError(self.algorithm, problems)
+        return parsed
+
+    def _missing(self, parsed: dict[str, Any], bad: set[str]) -> list[tuple[str, str]]:
+        problems = []
+        for hp in self.entries:
+            if parsed[hp.name] is not None or hp.name in bad:
+                continue
+            if hp.required:
+                problems.append((hp.name, f"missing required hyperparameter '{hp.name}' "
+                                          f"({hp.allowed()})"))
+            elif hp.required_when is not None and hp.required_when[1](parsed):
+                problems.append((hp.name, f"hyperparameter '{hp.name}' is required when "
+                                          f"{hp.required_when[0]} ({hp.allowed()})"))
+        return problems
+
+    def to_sagemaker(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """The ``hyperparameters.json`` dict of strings for the given (typed) values; ``None`` omitted."""
+        return {hp.name: hp.to_string(values[hp.name]) for hp in self.entries
+                if values.get(hp.name) is not None}
+
+    def search_space(self) -> dict[str, dict[str, Any]]:
+        """Tuning ranges of the tunable parameters, in SageMaker's ``ParameterRanges`` terms."""
+        space = {}
+        for hp in self.entries:
+            if not hp.tunable or hp.tuning_range is None:
+                continue
+            if hp.kind == "categorical" or (hp.kind == "bool"):
+                space[hp.name] = {"type": "Categorical", "values": list(hp.tuning_range)}
+            else:
+                low, high = hp.tuning_range
+                space[hp.name] = {"type": "Integer" if hp.kind == "int" else "Continuous",
+                                  "min": low, "max": high, "scaling": hp.tuning_scale}
+        return space
+
+
+def _ignored(name: str) -> bool:
+    return name in IGNORED_KEYS or name.startswith(IGNORED_PREFIXES)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{value!r} ({type(value).__name__})"

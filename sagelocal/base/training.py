@@ -1,0 +1,230 @@
+"""The one training loop, and the metric lines SageMaker algorithms print.
+
+Iterative algorithms hand a :class:`Trainable` to :class:`TrainingLoop`; the loop owns epochs,
+mini-batches, early stopping, checkpoints (with resume), progress lines and metric lines. Metric
+lines follow the shapes built-in algorithms print (contracts §4.9), e.g.::
+
+    #quality_metric: host=algo-1, epoch=3, validation rmse <loss>=0.1234
+
+so that MetricDefinitions-style regexes (:func:`metric_regex`) match them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..io.batch import Batch
+
+logger = logging.getLogger("sagelocal")
+
+LOG_FORMAT = "[%(asctime)s %(levelname)s %(thread)d] %(message)s"
+LOG_DATEFMT = "%m/%d/%Y %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric an algorithm reports: SageMaker name (``"validation:rmse"``) and goal."""
+
+    name: str
+    goal: str = "Minimize"  # or "Maximize"
+
+    @property
+    def split(self) -> str:
+        return self.name.split(":", 1)[0]
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split(":", 1)[1]
+
+
+def metric_line(name: str, value: float, goal: str = "Minimize", *, host: str = "algo-1",
+                epoch: int | None = None, batch: int | None = None) -> str:
+    """The log line SageMaker built-ins print for a metric ``split:short`` (e.g. ``test:msd``)."""
+    split, short = name.split(":", 1)
+    # Observed shapes: "epoch=0, batch=0 train loss", "epoch=3, validation rmse", "validation rmse".
+    where = f"epoch={epoch}, " if epoch is not None else ""
+    where += f"batch={batch} " if batch is not None else ""
+    tag = "loss" if goal == "Minimize" else "score"
+    return f"#quality_metric: host={host}, {where}{split} {short} <{tag}>={value}"
+
+
+def metric_regex(name: str) -> str:
+    """A MetricDefinitions regex whose first group captures the value of ``name`` on each line."""
+    split, short = name.split(":", 1)
+    return (r"#quality_metric: host=\S+, (?:epoch=\d+, )?(?:batch=\d+ )?"
+            + re.escape(split) + " " + re.escape(short) + r" <(?:loss|score)>=(\S+)")
+
+
+class MetricReporter:
+    """Collects metrics under their SageMaker names and logs them as metric lines."""
+
+    def __init__(self, host: str = "algo-1"):
+        self.host = host
+        self.metrics: dict[str, float] = {}
+
+    def report(self, name: str, value: float, goal: str = "Minimize", *, epoch: int | None = None,
+               batch: int | None = None) -> None:
+        value = float(value)
+        self.metrics[name] = value
+        logger.info(metric_line(name, value, goal, host=self.host, epoch=epoch, batch=batch))
+
+    def progress(self, done: int, total: int) -> None:
+        percent = 100 if total <= 0 else int(round(100 * done / total))
+        logger.info("#progress_metric: host=%s, completed %d %% of epochs", self.host, percent)
+
+
+class Trainable(Protocol):
+    """What an iterative algorithm gives the loop."""
+
+    def train_batch(self, batch: Batch) -> float | None:
+        """Learn from one mini-batch; return its training loss (or ``None``)."""
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """Called after each epoch; returns metrics by SageMaker name (e.g. validation ones)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume, as numpy arrays."""
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned."""
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when ``metric`` has not improved by more than ``tolerance`` (relative) for
+    ``patience`` epochs. ``goal`` is ``"Minimize"`` or ``"Maximize"``."""
+
+    metric: str
+    patience: int
+    tolerance: float = 0.0
+    goal: str = "Minimize"
+
+    def __post_init__(self):
+        self.best = math.inf if self.goal == "Minimize" else -math.inf
+        self.best_epoch = -1
+        self.bad_epochs = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record this epoch's value; return True when training should stop."""
+        sign = 1.0 if self.goal == "Minimize" else -1.0
+        improved = sign * value < sign * self.best - self.tolerance * abs(self.best) \
+            if math.isfinite(self.best) else True
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+class TrainingLoop:
+    """Epochs of mini-batches over a data source, with early stopping and checkpoints.
+
+    Parameters
+    ----------
+    epochs : number of passes.
+    batch_size : rows per mini-batch.
+    reporter : where metrics go.
+    early_stopping : optional :class:`EarlyStopping`.
+    checkpoint_dir : when given, the state is saved there after every epoch and a run finding a
+        checkpoint resumes after its epoch (SageMaker's ``/opt/ml/checkpoints`` contract).
+    loss_name : name of the training loss in the ``train`` metric lines.
+    """
+
+    def __init__(self, *, epochs: int, batch_size: int, reporter: MetricReporter,
+                 early_stopping: EarlyStopping | None = None, checkpoint_dir: str | None = None,
+                 loss_name: str = "loss"):
+        self.epochs, self.batch_size, self.reporter = epochs, batch_size, reporter
+        self.early_stopping, self.loss_name = early_stopping, loss_name
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.epochs_run = 0
+
+    def run(self, source, model: Trainable) -> int:
+        """Train ``model`` on ``source``; return the number of epochs completed."""
+        start = self._resume(model)
+        for epoch in range(start, self.epochs):
+            losses = [loss for loss in self._epoch(source, model, epoch) if loss is not None]
+            if losses:
+                self.reporter.report(f"train:{self.loss_name}", float(np.mean(losses)), epoch=epoch)
+            metrics = model.end_epoch(epoch) or {}
+            self.epochs_run = epoch + 1
+            self.reporter.progress(epoch + 1, self.epochs)
+            self._checkpoint(model, epoch)
+            stop = self.early_stopping
+            if stop is not None and stop.metric in metrics and stop.update(metrics[stop.metric], epoch):
+                logger.info("early stopping at epoch %d: best %s=%s at epoch %d", epoch,
+                            stop.metric, stop.best, stop.best_epoch)
+                break
+        return self.epochs_run
+
+    def _epoch(self, source, model: Trainable, epoch: int) -> Iterator[float | None]:
+        for batch in source.batches(self.batch_size, epoch=epoch):
+            yield model.train_batch(batch)
+
+    # ------------------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, model: Trainable, epoch: int) -> None:
+        if self.checkpoint_dir is None:
+            return
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        state = dict(model.state())
+        state["__epoch__"] = np.asarray(epoch)
+        if self.early_stopping is not None:
+            es = self.early_stopping
+            state["__early_stopping__"] = np.asarray([es.best, es.best_epoch, es.bad_epochs], float)
+        write_npz_atomic(self.checkpoint_dir / "checkpoint.npz", state)
+
+    def _resume(self, model: Trainable) -> int:
+        path = None if self.checkpoint_dir is None else self.checkpoint_dir / "checkpoint.npz"
+        if path is None or not path.exists():
+            return 0
+        with np.load(path, allow_pickle=False) as data:
+            state = {key: data[key] for key in data.files}
+        epoch = int(state.pop("__epoch__"))
+        es_state = state.pop("__early_stopping__", None)
+        if es_state is not None and self.early_stopping is not None:
+            es = self.early_stopping
+            es.best, es.best_epoch, es.bad_epochs = float(es_state[0]), int(es_state[1]), int(es_state[2])
+        model.load_state(state)
+        logger.info("resuming from checkpoint %s after epoch %d", path, epoch)
+        self.epochs_run = epoch + 1
+        return epoch + 1
+
+
+def write_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write an ``.npz`` through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def accumulate(source, batch_size: int, step: Callable[[Batch], None], *, epoch: int = 0) -> int:
+    """One pass of ``step`` over every mini-batch of ``source``; returns the rows seen.
+
+    For algorithms whose training is a single additive pass (PCA's summaries, statistics).
+    """
+    rows = 0
+    for batch in source.batches(batch_size, epoch=epoch):
+        step(batch)
+        rows += len(batch)
+    return rows
+
+
+def dump_json(data: Any) -> str:
+    """JSON with sorted keys, used for headers and metadata."""
+    return json.dumps(data, sort_keys=True, indent=1)

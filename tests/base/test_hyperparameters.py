@@ -1,0 +1,109 @@
+"""The hyperparameter declarations: parsing SageMaker's strings, validation, serialisation, tuning."""
+
+from __future__ import annotations
+
+import pytest
+
+from sagelocal import HyperparameterError
+from sagelocal.base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
+
+TABLE = HyperparameterTable("demo-algo", [
+    Hyperparameter("feature_dim", "int", REQUIRED, range=(1, None)),
+    Hyperparameter("learning_rate", "float", "auto", range=(0.0, 1.0), closed=(False, True), auto=True,
+                   tunable=True, tuning_range=(1e-4, 1.0), tuning_scale="Logarithmic"),
+    Hyperparameter("use_bias", "bool", True),
+    Hyperparameter("loss", "categorical", "auto", choices=("auto", "logistic", "hinge"),
+                   tunable=True, tuning_range=("logistic", "hinge")),
+    Hyperparameter("eval_metrics", "string", None),
+    Hyperparameter("layers", "int_list", [10], range=(1, None)),
+    Hyperparameter("weights", "float_list", None),
+    Hyperparameter("config", "json", None),
+    Hyperparameter("num_classes", "int", None, range=(3, 1000000),
+                   required_when=("loss == 'hinge'", lambda v: v["loss"] == "hinge")),
+    Hyperparameter("epochs", "int", 15, range=(1, None), tunable=True, tuning_range=(1, 100)),
+])
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("feature_dim", "10", 10), ("feature_dim", "10.0", 10), ("feature_dim", " 7 ", 7),
+    ("learning_rate", "0.1", 0.1), ("learning_rate", "auto", "auto"), ("learning_rate", "AUTO", "auto"),
+    ("learning_rate", "1", 1.0),
+    ("use_bias", "true", True), ("use_bias", "True", True), ("use_bias", "FALSE", False),
+    ("loss", "hinge", "hinge"), ("loss", '"hinge"', "hinge"),  # script mode json.dumps every value
+    ("eval_metrics", '["msd", "ssd"]', '["msd", "ssd"]'),
+    ("layers", "[1, 2, 3]", [1, 2, 3]), ("layers", "1,2,3", [1, 2, 3]), ("layers", "[4]", [4]),
+    ("weights", "[0.5, 2]", [0.5, 2.0]), ("config", '{"a": [1, 2]}', {"a": [1, 2]}),
+])
+def test_strings_parse_by_declared_kind(name, text, expected):
+    assert TABLE[name].parse(text) == expected
+    assert type(TABLE[name].parse(text)) is type(expected)
+
+
+def test_typed_values_equal_their_strings():
+    typed = {"feature_dim": 5, "learning_rate": 0.25, "use_bias": False, "loss": "hinge",
+             "layers": [3, 4], "weights": [1.5], "config": {"k": 1}, "num_classes": 3, "epochs": 2}
+    strings = TABLE.to_sagemaker(TABLE.parse(typed))
+    assert all(isinstance(v, str) for v in strings.values())
+    assert strings["use_bias"] == "False" and strings["layers"] == "[3, 4]"  # the SDK's str / json.dumps
+    assert TABLE.parse(strings) == TABLE.parse(typed)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("feature_dim", "0"), ("feature_dim", "x"), ("feature_dim", "1.5"), ("feature_dim", True),
+    ("learning_rate", "0"), ("learning_rate", "1.5"), ("learning_rate", "nan"), ("learning_rate", "fast"),
+    ("use_bias", "yes"), ("use_bias", 1), ("loss", "squared"), ("loss", 3),
+    ("layers", "[0]"), ("layers", '["a"]'), ("layers", "[]"), ("config", "{not json"),
+    ("num_classes", "2"), ("epochs", 0),
+])
+def test_invalid_values_name_the_parameter_and_what_is_allowed(name, value):
+    with pytest.raises(HyperparameterError) as info:
+        TABLE.parse({name: value})
+    assert info.value.names == [name]
+    message = str(info.value)
+    assert message.startswith("demo-algo: hyperparameter") and f"'{name}'" in message
+    assert "must be" in message and "got" in message
+
+
+def test_all_problems_reported_together():
+    with pytest.raises(HyperparameterError) as info:
+        TABLE.parse({"feature_dim": "0", "use_bias": "maybe", "loss": "nope", "bogus": "1"},
+                    require=True)
+    assert set(info.value.names) == {"feature_dim", "use_bias", "loss", "bogus"}
+    assert "4 invalid hyperparameters" in str(info.value)
+
+
+def test_required_and_required_when():
+    with pytest.raises(HyperparameterError) as info:
+        TABLE.parse({"loss": "hinge"}, require=True)
+    assert set(info.value.names) == {"feature_dim", "num_classes"}
+    assert "required when loss == 'hinge'" in str(info.value)
+    assert TABLE.parse({"feature_dim": "3"}, require=True)["num_classes"] is None
+
+
+def test_unknown_names_rejected_but_sagemaker_keys_ignored():
+    with pytest.raises(HyperparameterError, match="unknown hyperparameter 'feature_dimm'"):
+        TABLE.parse({"feature_dimm": "3"})
+    parsed = TABLE.parse({"feature_dim": "3", "_tuning_objective_metric": "validation:rmse",
+                          "sagemaker_region": "us-east-1"}, require=True)
+    assert "_tuning_objective_metric" not in parsed
+
+
+def test_defaults_and_search_space():
+    assert TABLE.defaults()["feature_dim"] is None and TABLE.defaults()["epochs"] == 15
+    space = TABLE.search_space()
+    assert space == {
+        "learning_rate": {"type": "Continuous", "min": 1e-4, "max": 1.0, "scaling": "Logarithmic"},
+        "loss": {"type": "Categorical", "values": ["logistic", "hinge"]},
+        "epochs": {"type": "Integer", "min": 1, "max": 100, "scaling": "Auto"},
+    }
+
+
+def test_cross_parameter_check_runs_once_values_are_valid():
+    def check(values):
+        return [("epochs", "epochs must exceed feature_dim")] if values["epochs"] <= values["feature_dim"] else []
+
+    with pytest.raises(HyperparameterError, match="epochs must exceed"):
+        TABLE.parse({"feature_dim": "20"}, require=True, check=check)
+    with pytest.raises(HyperparameterError) as info:  # invalid parts first: check not consulted
+        TABLE.parse({"feature_dim": "0"}, require=True, check=check)
+    assert info.value.names == ["feature_dim"]
