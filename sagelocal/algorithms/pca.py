@@ -13,8 +13,9 @@ streams through and the result does not depend on how rows are cut into batches:
   then makes one more pass (epoch 1, the next Pipe-mode FIFO) projecting the centred rows on that
   l-dimensional space and takes the exact eigen-decomposition there (Rayleigh-Ritz): the sketch's own
   singular values are off by about 1/sqrt(l), the refined ones are exact within the subspace.
-  Before it, ``power_iterations`` (a sagelocal option, default 1) passes of subspace iteration
-  sharpen the subspace on noisy data; 0 keeps SageMaker's single sketch.
+  Before it, ``power_iterations`` passes of subspace iteration (a sagelocal option; by default
+  scikit-learn's rule, 4 or 7) sharpen the subspace on noisy data, so the result matches
+  scikit-learn's randomized solver in accuracy; 0 keeps SageMaker's single sketch.
 
 Component order: SageMaker's model and its responses keep components in *ascending* order of
 singular value, so the most significant component is the *last* entry of each ``projection`` (as
@@ -75,8 +76,10 @@ class PCA(TransformerMixin, Estimator):
     subtract_mean : bool, default True
     random_state : int, default 0
         sagelocal option: seed of the randomized sketch.
-    power_iterations : int, default 1
-        sagelocal option: subspace iterations refining the randomized sketch, one pass each.
+    power_iterations : int or "auto", default "auto"
+        sagelocal option: subspace iterations refining the randomized sketch, one pass over the data
+        each; "auto" is scikit-learn's rule (7 when num_components < 10% of feature_dim, else 4);
+        0 keeps SageMaker's single sketch.
 
     Attributes
     ----------
@@ -94,7 +97,7 @@ class PCA(TransformerMixin, Estimator):
     response_key = "projections"
     # sagelocal option: passes of subspace iteration between the sketch and the final Rayleigh-Ritz
     # pass in randomized mode (0 = SageMaker's single sketch; each one costs a pass over the data).
-    options = (Hyperparameter("power_iterations", "int", 1, range=(0, None),
+    options = (Hyperparameter("power_iterations", "int", "auto", range=(0, None), auto=True,
                               doc="Subspace iterations refining the randomized sketch."),)
 
     @classmethod
@@ -118,8 +121,10 @@ class PCA(TransformerMixin, Estimator):
         if hp["algorithm_mode"] == "regular":
             summary = _RegularSummary(hp, self._check_batch)
         else:
-            summary = _RandomizedSummary(hp, self._options["random_state"], self._check_batch,
-                                         self._options["power_iterations"])
+            iterations = self._options["power_iterations"]
+            if iterations == "auto":  # scikit-learn's rule for its randomized solver
+                iterations = 7 if hp["num_components"] < 0.1 * hp["feature_dim"] else 4
+            summary = _RandomizedSummary(hp, self._options["random_state"], self._check_batch, iterations)
         loop = TrainingLoop(epochs=summary.passes, batch_size=hp["mini_batch_size"],
                             reporter=self._reporter)
         loop.run(train, summary)
@@ -251,7 +256,7 @@ class _RegularSummary:
 class _RandomizedSummary:
     """SageMaker's randomized sketch (pass 0), optional power iterations, Rayleigh-Ritz (last pass)."""
 
-    def __init__(self, hp, seed, check, power_iterations=1):
+    def __init__(self, hp, seed, check, power_iterations):
         d, k = hp["feature_dim"], hp["num_components"]
         extra = max(10, k) if hp["extra_components"] == -1 else hp["extra_components"]
         self.k, self.ell, self.centre, self.check = k, min(k + extra, d), hp["subtract_mean"], check

@@ -61,6 +61,10 @@ class ChannelError(SagelocalError):
     """A training channel is missing, unknown, or configured in a way the algorithm does not accept."""
 
 
+class ChannelDataError(DataFormatError, ChannelError):
+    """A channel that cannot be read at all: missing path, no data files, a FIFO that never appears."""
+
+
 class UnsupportedContentTypeError(DataFormatError):
     """A content type the algorithm or reader does not handle (HTTP 415)."""
 

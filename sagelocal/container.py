@@ -1,0 +1,173 @@
+"""The SageMaker training container contract over the ``/opt/ml`` layout (contracts §4).
+
+``train(root)`` reads ``input/config/hyperparameters.json``, ``inputdataconfig.json`` and
+``resourceconfig.json``, opens the channels under ``input/data/`` (File mode folders or Pipe mode
+FIFOs ``<channel>_<epoch>``), trains, and writes the model into ``model/``. On success it writes an
+empty ``output/success`` and returns 0; on any failure it writes the reason to ``output/failure``
+(``ClientError: ...`` for bad input, ``AlgorithmError: ...`` for a fault of ours, as built-in
+algorithms do) and returns non-zero.
+
+The algorithm is chosen, in order, by the ``algorithm`` argument (``--algorithm``), the
+``SAGELOCAL_ALGORITHM`` environment variable, or the ``SAGEMAKER_ALGORITHM`` variable; a Docker
+image whose entry point is ``sagelocal`` sets one of the variables for its algorithm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base.errors import ChannelError, SagelocalError
+from .base.registry import algorithms, get_class
+from .base.runtime import Runtime
+from .io.channel import Channel
+from .io.content_types import parse_content_type
+
+logger = logging.getLogger("sagelocal")
+
+DEFAULT_ROOT = "/opt/ml"
+ALGORITHM_VARIABLES = ("SAGELOCAL_ALGORITHM", "SAGEMAKER_ALGORITHM")
+CLIENT_ERROR_EXIT = 1
+ALGORITHM_ERROR_EXIT = 2
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of the container layout under ``root``."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike | None) -> Layout:
+        return cls(Path(root or os.environ.get("SAGEMAKER_BASE_DIR") or DEFAULT_ROOT))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "input" / "data"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data(self) -> Path:
+        return self.root / "output" / "data"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+
+def choose_algorithm(algorithm: str | None) -> str:
+    """The algorithm name from the argument or the environment, or a ClientError listing choices."""
+    for value in (algorithm, *(os.environ.get(var) for var in ALGORITHM_VARIABLES)):
+        if value:
+            return value
+    raise ChannelError(f"no algorithm chosen: pass --algorithm NAME or set SAGELOCAL_ALGORITHM; "
+                       f"available: {', '.join(algorithms())}")
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ChannelError(f"{path}: not valid JSON: {exc}") from None
+
+
+def read_hyperparameters(layout: Layout) -> dict[str, Any]:
+    """``hyperparameters.json`` as a dict (empty when absent); values must be strings or scalars."""
+    values = _read_json(layout.config / "hyperparameters.json", {})
+    if not isinstance(values, dict):
+        raise ChannelError(f"{layout.config / 'hyperparameters.json'}: must hold a JSON object")
+    return values
+
+
+def read_channel_config(layout: Layout) -> dict[str, dict[str, Any]]:
+    """``inputdataconfig.json``; without it, one File-mode channel per folder under ``input/data``."""
+    config = _read_json(layout.config / "inputdataconfig.json", None)
+    if config is None:
+        folders = sorted(p.name for p in layout.data.iterdir() if p.is_dir()) if layout.data.is_dir() else []
+        config = {name: {} for name in folders}
+    if not isinstance(config, dict):
+        raise ChannelError(f"{layout.config / 'inputdataconfig.json'}: must hold a JSON object")
+    return config
+
+
+def open_channels(cls, layout: Layout, config: dict[str, dict[str, Any]]) -> dict[str, Channel]:
+    """Channels for ``cls``, checked as built-in containers do (required, extraneous, content type)."""
+    for name in config:
+        if name not in cls.channels:
+            raise ChannelError(f"Extraneous channel found: {name} ({cls.algorithm} takes "
+                               f"{', '.join(cls.channels)})")
+    for name, required in cls.channels.items():
+        if required and name not in config:
+            raise ChannelError(f"Missing required channel: {name}")
+    channels = {}
+    for name, entry in config.items():
+        entry = dict(entry)
+        content_type = entry.get("ContentType") or cls.training_content_types[0]
+        media, params = parse_content_type(content_type)
+        if media not in cls.training_content_types:
+            raise ChannelError(f"channel '{name}': content type '{content_type}' is not supported by "
+                               f"{cls.algorithm}; supported: {', '.join(cls.training_content_types)}")
+        if media == "text/csv" and "label_size" not in params:
+            content_type = f"{media};label_size={cls.default_label_size}"
+        entry["ContentType"] = content_type
+        channels[name] = Channel.from_config(name, layout.data, entry)
+    return channels
+
+
+def train(root: str | os.PathLike | None = None, algorithm: str | None = None) -> int:
+    """Run one training job over the layout at ``root``; returns the process exit code."""
+    layout = Layout.at(root)
+    try:
+        cls = get_class(choose_algorithm(algorithm))
+        hyperparameters = read_hyperparameters(layout)
+        resources = _read_json(layout.config / "resourceconfig.json", {})
+        estimator = cls.from_sagemaker(hyperparameters)
+        channels = open_channels(cls, layout, read_channel_config(layout))
+        estimator.runtime = Runtime.from_environment(
+            host=resources.get("current_host", "algo-1"),
+            hosts=tuple(resources.get("hosts", ["algo-1"])),
+            checkpoint_dir=str(layout.checkpoints), output_data_dir=str(layout.output_data))
+        logger.info("training %s with hyperparameters %s", cls.algorithm, estimator.to_sagemaker())
+        estimator.fit(channels.pop("train"), **channels)
+        estimator.save(layout.model)
+        layout.output_data.mkdir(parents=True, exist_ok=True)
+        (layout.output_data / "metrics.json").write_text(json.dumps(estimator.metrics_, indent=1))
+    except SagelocalError as exc:
+        return _fail(layout, f"ClientError: {exc}", CLIENT_ERROR_EXIT)
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the failure file
+        logger.error("%s", traceback.format_exc())
+        return _fail(layout, f"AlgorithmError: {type(exc).__name__}: {exc}", ALGORITHM_ERROR_EXIT)
+    (layout.output / "success").touch()
+    logger.info("training complete; model written to %s", layout.model)
+    return 0
+
+
+def _fail(layout: Layout, reason: str, code: int) -> int:
+    """Log ``reason`` and write it to ``output/failure`` (kept if a failure file already exists)."""
+    logger.error("%s", reason)
+    try:
+        layout.output.mkdir(parents=True, exist_ok=True)
+        failure = layout.output / "failure"
+        if not failure.exists():
+            failure.write_text(reason)
+    except OSError as exc:  # the exit code still reports the failure
+        logger.error("cannot write %s: %s", layout.output / "failure", exc)
+    return code

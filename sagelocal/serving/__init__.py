@@ -1,0 +1,1 @@
+"""Inference in SageMaker's request and response formats."""

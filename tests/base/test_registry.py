@@ -1,0 +1,35 @@
+"""The registry: SageMaker image names and SDK class names."""
+
+from __future__ import annotations
+
+import pytest
+
+import sagelocal
+from sagelocal import UnknownAlgorithmError
+from sagelocal.base.registry import BUILTINS
+
+
+def test_image_names_and_sdk_aliases():
+    assert sagelocal.algorithms() == ["pca"]
+    for name in ("pca", "PCA", "Pca"):
+        assert type(sagelocal.estimator(name, num_components=2)) is sagelocal.PCA
+    assert len(BUILTINS) == 17
+
+
+def test_not_yet_implemented_and_unknown_names_list_what_exists():
+    with pytest.raises(UnknownAlgorithmError, match="'forecasting-deepar' is a SageMaker built-in .* available: pca"):
+        sagelocal.estimator("forecasting-deepar")
+    with pytest.raises(UnknownAlgorithmError, match="'LinearLearner' is a SageMaker built-in"):
+        sagelocal.estimator("LinearLearner")
+    with pytest.raises(UnknownAlgorithmError, match="unknown algorithm 'svm'; available: pca"):
+        sagelocal.estimator("svm")
+
+
+def test_factory_validates_values_and_passes_options():
+    est = sagelocal.estimator("pca", num_components="3", feature_dim="64", mini_batch_size="500",
+                              random_state=5)
+    assert est.get_params() == sagelocal.PCA(num_components=3, feature_dim=64, mini_batch_size=500,
+                                             random_state=5).get_params()
+    with pytest.raises(sagelocal.HyperparameterError) as info:
+        sagelocal.estimator("pca", num_components="-1", subtract_mean="maybe")
+    assert set(info.value.names) == {"num_components", "subtract_mean"}
