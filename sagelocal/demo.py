@@ -65,6 +65,11 @@ def run_demo(output: str = "sagelocal-demo") -> int:
     ratio = model.explained_variance_ratio_
     print("== explained variance ratio (largest first): " + " ".join(f"{r:.3f}" for r in ratio))
     print(f"== total explained by {len(ratio)} components: {ratio.sum():.3f}")
+    from sklearn.decomposition import PCA as SklearnPCA
+
+    anchor = SklearnPCA(len(ratio), svd_solver="full").fit(train)
+    gap = np.max(np.abs(model.explained_variance_ / anchor.explained_variance_ - 1))
+    print(f"== scikit-learn's PCA on the same rows: explained variances agree to {gap:.1e} (relative)")
     centred = test - model.mean_
     residual = centred - model.transform(test) @ model.components_
     print(f"== held-out reconstruction: {1 - (residual**2).sum() / (centred**2).sum():.3f} of the "
