@@ -52,6 +52,12 @@ class Estimator(BaseEstimator):
     metrics: ClassVar[tuple[Metric, ...]] = ()
     #: Top-level key of the JSON inference response (``predictions``, ``projections``, ...).
     response_key: ClassVar[str] = "predictions"
+    #: Inference request content types the endpoint accepts (spec ``request_content_types``).
+    request_content_types: ClassVar[tuple[str, ...]] = (
+        "text/csv", "application/json", "application/x-recordio-protobuf")
+    #: Inference response content types the endpoint answers in (spec ``response_accept_types``).
+    response_content_types: ClassVar[tuple[str, ...]] = (
+        "application/json", "application/jsonlines", "application/x-recordio-protobuf")
     #: Version of this algorithm's artifact payload layout.
     artifact_format: ClassVar[int] = 1
     #: sagelocal-only keyword options of this algorithm (added to COMMON_OPTIONS).
@@ -176,9 +182,13 @@ class Estimator(BaseEstimator):
         """Predictions as a numpy array (the values SageMaker's endpoint would answer)."""
         return self._predict(self._features(X))
 
-    def predict_records(self, X) -> list[dict[str, Any]]:
-        """SageMaker's response records, one dict per row, e.g. ``{"projection": [...]}``."""
-        return self._records(self._features(X))
+    def predict_records(self, X, **options) -> list[dict[str, Any]]:
+        """SageMaker's response records, one dict per row, e.g. ``{"projection": [...]}``.
+
+        ``options`` are request-time settings (Accept parameters such as ``verbose=True``) that the
+        algorithm declares in its ``_records`` signature.
+        """
+        return self._records(self._features(X), **options)
 
     # ------------------------------------------------------------------------------ artifacts
     def save(self, path) -> str:
@@ -216,7 +226,7 @@ class Estimator(BaseEstimator):
     def _predict(self, features) -> np.ndarray:
         raise NotImplementedError
 
-    def _records(self, features) -> list[dict[str, Any]]:
+    def _records(self, features, **options) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -214,4 +214,6 @@ def test_channels_response_key_and_metrics_match_the_spec(name):
     assert set(cls.training_content_types) <= set(spec["training"]["content_types"])
     assert set(json.loads(json.dumps(spec["inference"]["response_json_example"]))) == {cls.response_key}
     assert {m["name"] for m in spec["metrics"]} == {m.name for m in cls.metrics}
-    assert spec["sdk_class"] == f"sagemaker.{cls.sdk_class}"
+    assert spec["sdk_class"] == (None if cls.sdk_class is None else f"sagemaker.{cls.sdk_class}")
+    assert set(cls.request_content_types) == set(spec["inference"]["request_content_types"])
+    assert set(cls.response_content_types) == set(spec["inference"]["response_accept_types"])
