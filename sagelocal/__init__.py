@@ -7,7 +7,7 @@
 
 from . import io
 from ._version import __version__
-from .algorithms import PCA
+from .algorithms import KNN, PCA, BlazingText, DeepAR, KMeans, LinearLearner, Seq2Seq, XGBoost
 from .base.errors import (
     ArtifactError,
     ChannelError,
@@ -33,7 +33,8 @@ def load(path, *, allow_pickle: bool = False):
 
 
 __all__ = [
-    "PCA", "ArtifactError", "ChannelError", "DataFormatError", "HyperparameterError", "NotFittedError",
+    "KNN", "PCA", "BlazingText", "DeepAR", "Seq2Seq", "KMeans", "LinearLearner", "XGBoost",
+    "ArtifactError", "ChannelError", "DataFormatError", "HyperparameterError", "NotFittedError",
     "SagelocalError", "UnknownAlgorithmError", "UnsupportedContentTypeError", "__version__",
     "algorithms", "estimator", "io", "load",
 ]

@@ -2,8 +2,9 @@
 
 ``train(root)`` reads ``input/config/hyperparameters.json``, ``inputdataconfig.json`` and
 ``resourceconfig.json``, opens the channels under ``input/data/`` (File mode folders or Pipe mode
-FIFOs ``<channel>_<epoch>``), trains, and writes the model into ``model/``. On success it writes an
-empty ``output/success`` and returns 0; on any failure it writes the reason to ``output/failure``
+FIFOs ``<channel>_<epoch>``; a Pipe channel whose ``input/data/<channel>/`` folder holds files has its
+FIFOs fed from it, as SageMaker feeds them from S3), trains, and writes the model into ``model/``. On
+success it writes an empty ``output/success`` and returns 0; on any failure it writes the reason to ``output/failure``
 (``ClientError: ...`` for bad input, ``AlgorithmError: ...`` for a fault of ours, as built-in
 algorithms do) and returns non-zero.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from .base.registry import algorithms, get_class
 from .base.runtime import Runtime
 from .io.channel import Channel
 from .io.content_types import parse_content_type
+from .io.pipe import PipeFeeder
 
 logger = logging.getLogger("sagelocal")
 
@@ -98,18 +101,32 @@ def read_hyperparameters(layout: Layout) -> dict[str, Any]:
 
 
 def read_channel_config(layout: Layout) -> dict[str, dict[str, Any]]:
-    """``inputdataconfig.json``; without it, one File-mode channel per folder under ``input/data``."""
-    config = _read_json(layout.config / "inputdataconfig.json", None)
+    """``inputdataconfig.json``; without it, one File-mode channel per folder under ``input/data``.
+
+    Each channel's entry may hold ``ContentType``, ``TrainingInputMode``, ``S3DistributionType``,
+    ``ShuffleConfig``, ``RecordWrapperType``, ``CompressionType`` and sagelocal's pass-through keys
+    ``S3DataType`` and ``AttributeNames`` (contracts §4.4); missing keys take SageMaker's defaults.
+    """
+    path = layout.config / "inputdataconfig.json"
+    config = _read_json(path, None)
     if config is None:
         folders = sorted(p.name for p in layout.data.iterdir() if p.is_dir()) if layout.data.is_dir() else []
         config = {name: {} for name in folders}
     if not isinstance(config, dict):
-        raise ChannelError(f"{layout.config / 'inputdataconfig.json'}: must hold a JSON object")
+        raise ChannelError(f"{path}: must hold a JSON object")
+    for name, entry in config.items():
+        if not isinstance(entry, dict):
+            raise ChannelError(f"{path}: channel '{name}' must map to a JSON object; got {entry!r}")
     return config
 
 
-def open_channels(cls, layout: Layout, config: dict[str, dict[str, Any]]) -> dict[str, Channel]:
-    """Channels for ``cls``, checked as built-in containers do (required, extraneous, content type)."""
+def open_channels(cls, layout: Layout, config: dict[str, dict[str, Any]],
+                  runtime: Runtime | None = None) -> dict[str, Channel]:
+    """Channels for ``cls``, checked as built-in containers do (required, extraneous, content type).
+
+    ``runtime`` names this host and all hosts, for ``ShardedByS3Key`` channels; ``s3://`` references
+    in manifests resolve under ``$SAGELOCAL_S3_ROOT``.
+    """
     for name in config:
         if name not in cls.channels:
             raise ChannelError(f"Extraneous channel found: {name} ({cls.algorithm} takes "
@@ -117,19 +134,56 @@ def open_channels(cls, layout: Layout, config: dict[str, dict[str, Any]]) -> dic
     for name, required in cls.channels.items():
         if required and name not in config:
             raise ChannelError(f"Missing required channel: {name}")
+    declared = [parse_content_type(t)[0] for t in cls.training_content_types]
     channels = {}
     for name, entry in config.items():
         entry = dict(entry)
+        if name in cls.raw_channels:  # read by the algorithm itself (e.g. vocabulary files)
+            entry.pop("ContentType", None)
+            channels[name] = Channel.from_config(name, layout.data, entry, runtime=runtime)
+            continue
         content_type = entry.get("ContentType") or cls.training_content_types[0]
         media, params = parse_content_type(content_type)
-        if media not in cls.training_content_types:
+        if media not in declared:
             raise ChannelError(f"channel '{name}': content type '{content_type}' is not supported by "
                                f"{cls.algorithm}; supported: {', '.join(cls.training_content_types)}")
+        content_type = media + "".join(f";{key}={value}" for key, value in params.items())
         if media == "text/csv" and "label_size" not in params:
             content_type = f"{media};label_size={cls.default_label_size}"
         entry["ContentType"] = content_type
-        channels[name] = Channel.from_config(name, layout.data, entry)
+        channels[name] = Channel.from_config(name, layout.data, entry, runtime=runtime)
     return channels
+
+
+def start_feeders(channels: dict[str, Channel]) -> list[PipeFeeder]:
+    """Start the local writer side of Pipe mode (contracts §3.2 [LOCAL]) for every Pipe channel whose
+    ``input/data/<channel>`` is a folder (or file) of data: its FIFOs ``<channel>_<epoch>`` are fed from it.
+
+    A Pipe channel without such a folder is left alone: something else writes its FIFOs.
+    """
+    feeders = []
+    try:
+        for channel in channels.values():
+            if channel.input_mode == "Pipe" and channel.path.exists() and not _is_fifo(channel.path):
+                feeders.append(PipeFeeder(channel).start())
+                logger.info("channel '%s': Pipe mode fed from %s", channel.name, channel.path)
+    except BaseException:
+        stop_feeders(feeders)
+        raise
+    return feeders
+
+
+def stop_feeders(feeders: list[PipeFeeder]) -> None:
+    """Stop the feeders; raise what stopped one of them early (a file that vanished, a bad manifest line)."""
+    for feeder in feeders:
+        feeder.stop()
+    for feeder in feeders:
+        if feeder.error is not None:
+            raise feeder.error
+
+
+def _is_fifo(path: Path) -> bool:
+    return stat.S_ISFIFO(path.stat().st_mode)
 
 
 def train(root: str | os.PathLike | None = None, algorithm: str | None = None) -> int:
@@ -140,13 +194,14 @@ def train(root: str | os.PathLike | None = None, algorithm: str | None = None) -
         hyperparameters = read_hyperparameters(layout)
         resources = _read_json(layout.config / "resourceconfig.json", {})
         estimator = cls.from_sagemaker(hyperparameters)
-        channels = open_channels(cls, layout, read_channel_config(layout))
-        estimator.runtime = Runtime.from_environment(
+        runtime = Runtime.from_environment(
             host=resources.get("current_host", "algo-1"),
             hosts=tuple(resources.get("hosts", ["algo-1"])),
             checkpoint_dir=str(layout.checkpoints), output_data_dir=str(layout.output_data))
+        channels = open_channels(cls, layout, read_channel_config(layout), runtime)
+        estimator.runtime = runtime
         logger.info("training %s with hyperparameters %s", cls.algorithm, estimator.to_sagemaker())
-        estimator.fit(channels.pop("train"), **channels)
+        _fit(estimator, channels)
         estimator.save(layout.model)
         layout.output_data.mkdir(parents=True, exist_ok=True)
         (layout.output_data / "metrics.json").write_text(json.dumps(estimator.metrics_, indent=1))
@@ -158,6 +213,18 @@ def train(root: str | os.PathLike | None = None, algorithm: str | None = None) -
     (layout.output / "success").touch()
     logger.info("training complete; model written to %s", layout.model)
     return 0
+
+
+def _fit(estimator, channels: dict[str, Channel]) -> None:
+    """Fit on the channels, feeding Pipe-mode FIFOs meanwhile; a feeder's failure is the job's failure
+    (it explains a reader that saw a short stream or waited for a FIFO in vain)."""
+    feeders = start_feeders(channels)
+    try:
+        estimator.fit(channels.pop("train"), **channels)
+    except BaseException:
+        stop_feeders(feeders)  # raises the feeder's error instead, when there is one
+        raise
+    stop_feeders(feeders)
 
 
 def _fail(layout: Layout, reason: str, code: int) -> int:

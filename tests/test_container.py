@@ -146,8 +146,8 @@ def test_unreadable_data_writes_the_failure_file(tmp_path, files, channels, expe
 
 def test_unknown_algorithm_and_choice_by_environment(tmp_path, X, monkeypatch):
     root = make_job(tmp_path, files={"train/a.csv": csv_bytes(X)})
-    assert train(tmp_path, "linear-learner") == 1
-    assert "not implement yet; available: pca" in (root / "output" / "failure").read_text()
+    assert train(tmp_path, "no-such-algorithm") == 1
+    assert "unknown algorithm 'no-such-algorithm'; available: " in (root / "output" / "failure").read_text()
     (root / "output" / "failure").unlink()
     monkeypatch.setenv("SAGELOCAL_ALGORITHM", "pca")
     assert train(tmp_path) == 0
@@ -184,3 +184,36 @@ def test_demo_runs_the_main_job(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert '{"projections": [{"projection": [' in done.stdout
     assert (tmp_path / "demo" / "opt_ml" / "model" / "model.tar.gz").is_file()
+
+
+def test_channel_content_types_resolve_aliases_and_raw_channels(tmp_path):
+    from sagelocal.base.registry import get_class
+    from sagelocal.container import Layout, open_channels
+
+    layout = Layout(tmp_path)
+    deepar = get_class("forecasting-deepar")
+    for alias in ("json", "json.gz", "application/jsonlines", "parquet"):  # DeepAR's documented types
+        channel = open_channels(deepar, layout, {"train": {"ContentType": alias}})["train"]
+        assert channel.content_type in ("application/jsonlines", "application/x-parquet")
+    seq2seq = get_class("seq2seq")
+    channels = open_channels(seq2seq, layout, {"train": {}, "validation": {},
+                                               "vocab": {"ContentType": "application/json"}})
+    assert set(channels) == {"train", "validation", "vocab"}  # vocab files are read by the algorithm itself
+    with pytest.raises(sagelocal.ChannelError, match="content type 'text/csv' is not supported by seq2seq"):
+        open_channels(seq2seq, layout, {"train": {"ContentType": "text/csv"}, "validation": {}, "vocab": {}})
+
+
+def test_command_line_predict_uses_the_algorithms_own_codecs(tmp_path):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+    model = sagelocal.estimator("xgboost", objective="binary:logistic", num_round="5").fit(X, y)
+    model.save(tmp_path / "model")
+    (tmp_path / "rows.csv").write_bytes(csv_bytes(X[:4]))
+    answer = run_cli("predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "rows.csv"))
+    assert answer.returncode == 0, answer.stderr
+    scores = [float(line) for line in answer.stdout.replace(",", "\n").split()]  # XGBoost answers text/csv
+    np.testing.assert_allclose(scores, model.predict(X[:4]), rtol=1e-6)
+    refused = run_cli("predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "rows.csv"),
+                      "--accept", "image/png")
+    assert refused.returncode == 1 and "HTTP 406" in refused.stderr

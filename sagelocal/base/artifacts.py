@@ -37,6 +37,17 @@ TARBALL = "model.tar.gz"
 #: Version of the container layout above; a newer one is refused with a clear error.
 FORMAT_VERSION = 1
 
+#: Loaders of model folders that SageMaker itself wrote (no sagelocal header), tried in order by
+#: :func:`load_estimator`: ``(matches(directory) -> bool, load(directory, allow_pickle, shown))``.
+#: An algorithm registers one with :func:`register_foreign_loader` (XGBoost's ``xgboost-model``).
+FOREIGN_LOADERS: list[tuple[Any, Any]] = []
+
+
+def register_foreign_loader(matches, load) -> None:
+    """Let :func:`load_estimator` read a model folder without a sagelocal header when ``matches`` it."""
+    if (matches, load) not in FOREIGN_LOADERS:
+        FOREIGN_LOADERS.append((matches, load))
+
 
 def save_estimator(estimator, path) -> str:
     """Write ``estimator`` to the directory ``path`` (created if needed) and its tarball."""
@@ -52,6 +63,11 @@ def save_estimator(estimator, path) -> str:
         "payload": [ARRAYS, META],
     }
     files = {ARRAYS: _npz_bytes(arrays), META: json.dumps(meta, sort_keys=True).encode()}
+    # Files in a library's own format (XGBoost's model file), written beside the payload as they are.
+    native = estimator._get_native_files() if hasattr(estimator, "_get_native_files") else {}
+    if native:
+        header["native"] = sorted(native)
+        files.update(native)
     return write_artifact(path, header, files)
 
 
@@ -118,6 +134,10 @@ def _load_dir(directory: Path, allow_pickle: bool, shown: str | None = None):
     from .registry import get_class
 
     shown = shown or str(directory)
+    if not (directory / HEADER).is_file():
+        for matches, load in FOREIGN_LOADERS:
+            if matches(directory):
+                return load(directory, allow_pickle, shown)
     header = read_header(directory, shown)
     cls = get_class(header.get("algorithm", "?"))
     if header.get("artifact_format", 1) > cls.artifact_format:
@@ -132,10 +152,24 @@ def _load_dir(directory: Path, allow_pickle: bool, shown: str | None = None):
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"'{shown}': cannot read {META}: {exc}") from None
     estimator._hp = estimator.hyperparameters.parse(header.get("hyperparameters", {}))
+    if header.get("native"):
+        estimator._set_native_files(_read_native(directory, header["native"], shown))
     estimator._set_state(arrays, meta)
     estimator.hyperparameters_ = estimator._hp
     estimator.metrics_ = meta.get("metrics", {})
     return estimator
+
+
+def _read_native(directory: Path, names: list[str], shown: str) -> dict[str, bytes]:
+    files = {}
+    for name in names:
+        if not isinstance(name, str) or Path(name).name != name:
+            raise ArtifactError(f"'{shown}': {HEADER} names an invalid native file {name!r}")
+        try:
+            files[name] = (directory / name).read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"'{shown}': cannot read {name}: {exc}") from None
+    return files
 
 
 def _read_npz(file: Path, allow_pickle: bool, shown: str) -> dict[str, np.ndarray]:

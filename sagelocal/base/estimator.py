@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import keyword
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -46,6 +47,9 @@ class Estimator(BaseEstimator):
     channels: ClassVar[dict[str, bool]] = {"train": True}
     #: Training content types accepted, the first being the default when a channel names none.
     training_content_types: ClassVar[tuple[str, ...]] = ("application/x-recordio-protobuf", "text/csv")
+    #: Channels the algorithm reads itself as plain folders (e.g. Seq2Seq's ``vocab`` JSON files): the
+    #: container checks no content type for them.
+    raw_channels: ClassVar[tuple[str, ...]] = ()
     #: CSV ``label_size`` when the content type does not give one (0 for unsupervised algorithms).
     default_label_size: ClassVar[int] = 1
     #: Metrics the algorithm can report.
@@ -58,6 +62,14 @@ class Estimator(BaseEstimator):
     #: Inference response content types the endpoint answers in (spec ``response_accept_types``).
     response_content_types: ClassVar[tuple[str, ...]] = (
         "application/json", "application/jsonlines", "application/x-recordio-protobuf")
+    #: Serving: the Accept used when a request names none or ``*/*`` (the container's default).
+    default_accept: ClassVar[str] = "application/json"
+    #: Serving: the Content-Type assumed when a request names none (None: refused with HTTP 415).
+    default_content_type: ClassVar[str | None] = None
+    #: Serving: media type -> request codec class replacing the standard one (sagelocal.serving.codecs).
+    request_codecs: ClassVar[dict[str, type]] = {}
+    #: Serving: media type -> response codec class replacing the standard one (sagelocal.serving.codecs).
+    response_codecs: ClassVar[dict[str, type]] = {}
     #: Version of this algorithm's artifact payload layout.
     artifact_format: ClassVar[int] = 1
     #: sagelocal-only keyword options of this algorithm (added to COMMON_OPTIONS).
@@ -88,6 +100,7 @@ class Estimator(BaseEstimator):
         Every value is parsed by its declared kind, unknown names and missing required ones are
         reported together in one :class:`HyperparameterError`.
         """
+        hyperparameters = cls.hyperparameters.canonical(hyperparameters)
         parsed = cls.hyperparameters.parse(hyperparameters, require=True,
                                            check=cls._check_hyperparameters)
         given = {name: parsed[name] for name in cls.hyperparameters.names if name in hyperparameters}
@@ -229,6 +242,16 @@ class Estimator(BaseEstimator):
     def _records(self, features, **options) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def _serving_input(self, request) -> tuple[Any, dict[str, Any]]:
+        """``(input of predict_records, extra request options)`` for a decoded inference request.
+
+        ``request`` is a :class:`sagelocal.serving.codecs.RequestCodec`. The default passes its feature
+        rows; algorithms whose requests are not feature rows (DeepAR, BlazingText, Object2Vec, IP
+        Insights, Seq2Seq) return what their ``predict_records`` takes from ``request.instances``,
+        ``request.configuration``, ``request.rows`` (CSV cells) or ``request.params``.
+        """
+        return request.features, {}
+
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Learned state as (numpy arrays, JSON-serialisable metadata)."""
         raise NotImplementedError
@@ -247,6 +270,7 @@ def _make_init(cls):
     algorithm = cls.algorithm
 
     def __init__(self, **kwargs):
+        kwargs = cls.hyperparameters.canonical(kwargs)  # declared aliases store under the declared name
         unknown = [name for name in kwargs if name not in defaults]
         if unknown:
             raise HyperparameterError(algorithm, [
@@ -256,8 +280,10 @@ def _make_init(cls):
             setattr(self, name, kwargs[name] if name in kwargs else copy.copy(default))
 
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    # A name that is a Python keyword (XGBoost's ``lambda``) cannot be in a signature: it stays a **kwargs
+    # key, and the class lists it through ``_get_param_names``.
     params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-               for name, default in defaults.items()]
+               for name, default in defaults.items() if name.isidentifier() and not keyword.iskeyword(name)]
     __init__.__signature__ = inspect.Signature(params)
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     __init__.__doc__ = f"Store the {algorithm} hyperparameters; see the class docstring."

@@ -74,6 +74,8 @@ class Hyperparameter:
     tuning_range: tuple | None = None
     tuning_scale: str = "Auto"
     doc: str = ""
+    #: Other names the algorithm accepts for this parameter (XGBoost's ``learning_rate`` for ``eta``).
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -260,6 +262,27 @@ class HyperparameterTable:
         self._by_name = {hp.name: hp for hp in self.entries}
         if len(self._by_name) != len(self.entries):
             raise ValueError(f"{self.algorithm}: duplicate hyperparameter names")
+        self._aliases = {alias: hp.name for hp in self.entries for alias in hp.aliases}
+
+    def canonical(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` with alias names replaced by the declared names (one name per parameter).
+
+        Giving a parameter under two of its names is reported as a :class:`HyperparameterError`.
+        """
+        if not self._aliases or not any(name in self._aliases for name in values):
+            return dict(values)
+        out: dict[str, Any] = {}
+        problems = []
+        for name, value in values.items():
+            target = self._aliases.get(name, name)
+            if out.get(target) is not None and value is not None:  # None means "not given"
+                problems.append((target, f"hyperparameter '{target}' is given twice (as '{name}' and under "
+                                         f"another of its names: {', '.join([target, *self[target].aliases])})"))
+            if value is not None or target not in out:
+                out[target] = value
+        if problems:
+            raise HyperparameterError(self.algorithm, problems)
+        return out
 
     def __iter__(self):
         return iter(self.entries)
@@ -287,6 +310,7 @@ class HyperparameterTable:
         required ones are all collected and raised together in one :class:`HyperparameterError`.
         ``None`` means "not given". ``check`` adds cross-parameter problems once the parts are valid.
         """
+        values = self.canonical(values)
         problems: list[tuple[str, str]] = []
         for name in values:
             if name not in self._by_name and not _ignored(name):

@@ -57,6 +57,7 @@ def estimator(name: str, **hyperparameters: Any):
     required values that ``fit`` can take from the data (such as ``feature_dim``) may be left out.
     """
     cls = get_class(name)
+    hyperparameters = cls.hyperparameters.canonical(hyperparameters)
     options = {k: hyperparameters.pop(k) for k in list(hyperparameters) if k in cls.option_defaults()}
     parsed = cls.hyperparameters.parse(hyperparameters)
     given = {k: parsed[k] for k in hyperparameters if k in cls.hyperparameters}

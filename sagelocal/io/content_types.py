@@ -29,6 +29,9 @@ ALIASES = {
     "text/x-libsvm": LIBSVM,
     "parquet": PARQUET,
     "recordio-protobuf": RECORDIO_PROTOBUF,
+    # DeepAR's documented channel content types for JSON lines files (gzip is detected by its magic bytes)
+    "json": JSONLINES,
+    "json.gz": JSONLINES,
 }
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")

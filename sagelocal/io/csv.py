@@ -45,8 +45,9 @@ def read_csv(stream, batch_size: int = 1000, *, label_size: int = 1, source: str
 
 def _tables(stream, label_size: int, where: dict) -> Iterator[Batch]:
     columns = None
-    for line, chunk in _line_chunks(stream):
-        table = _parse_chunk(chunk, line, columns, where)
+    for line, chunk in line_chunks(stream):
+        with np.errstate(over="ignore"):  # a number beyond float32's range becomes inf, as in a cast
+            table = _parse_chunk(chunk, line, columns, where)
         if table.shape[0] == 0:
             continue
         if columns is None:
@@ -62,7 +63,7 @@ def _tables(stream, label_size: int, where: dict) -> Iterator[Batch]:
             yield Batch(features, np.ascontiguousarray(labels))
 
 
-def _line_chunks(stream) -> Iterator[tuple[int, bytes]]:
+def line_chunks(stream) -> Iterator[tuple[int, bytes]]:
     """Yield (number of the chunk's first line, chunk of whole lines ending in a newline)."""
     line, rest, started = 1, b"", False
     while True:

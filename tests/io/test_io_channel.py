@@ -163,3 +163,78 @@ def test_pipe_that_never_appears_is_a_clear_error(tmp_path):
     with pytest.raises(DataFormatError, match="channel 'train'.*train_3.*epoch 3.*0.2 s"):
         list(channel.batches(10, epoch=3))
     assert time.monotonic() - started < 5
+
+
+# --- sharding, shuffling, configuration (contracts §3.3, §3.4, §4.4) -------------------------------------
+
+def make_parts(folder, n_files=7):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n_files):
+        (folder / f"part-{i:02d}.pbr").write_bytes(recordio_bytes(np.full((2, 2), i, np.float32)))
+    return folder
+
+
+@pytest.mark.parametrize("n_files", [7, 1])
+def test_sharded_by_s3_key_gives_disjoint_shares_covering_the_channel(tmp_path, n_files):
+    from sagelocal.base.runtime import Runtime
+
+    folder = make_parts(tmp_path / "train", n_files)
+    hosts = ("algo-1", "algo-2")
+    shares = [set(Channel(folder, distribution="ShardedByS3Key", runtime=Runtime(host=h, hosts=hosts)).objects())
+              for h in hosts]
+    every = set(Channel(folder).files())
+    assert shares[0].isdisjoint(shares[1]) and shares[0] | shares[1] == every
+    assert abs(len(shares[0]) - len(shares[1])) <= 1  # about 1/n each; with one file, one host gets none
+    replicated = [set(Channel(folder, runtime=Runtime(host=h, hosts=hosts)).objects()) for h in hosts]
+    assert replicated == [every, every]
+    rows = [features_of(Channel(folder, distribution="ShardedByS3Key", runtime=Runtime(host=h, hosts=hosts))
+                        .batches(100)) if shares[k] else np.zeros((0, 2)) for k, h in enumerate(hosts)]
+    assert sum(len(r) for r in rows) == 2 * n_files
+
+
+def test_shuffle_config_is_seeded_and_drawn_once_in_file_mode(tmp_path):
+    folder = make_parts(tmp_path / "train")
+    order = Channel(folder, shuffle_seed=3).objects()
+    assert sorted(order) == Channel(folder).files() and order != Channel(folder).files()
+    assert Channel(folder, shuffle_seed=3).objects() == order
+    assert Channel(folder, shuffle_seed=4).objects() != order
+    channel = Channel(folder, shuffle_seed=3)
+    np.testing.assert_array_equal(features_of(channel.batches(3, epoch=0)), features_of(channel.batches(3, epoch=2)))
+    assert features_of(channel.batches(3))[::2, 0].tolist() == [float(p.name[5:7]) for p in order]
+
+
+def test_from_config_reads_every_field(tmp_path):
+    from sagelocal.base.runtime import Runtime
+
+    make_parts(tmp_path / "train")
+    config = {"ContentType": "application/x-recordio-protobuf", "TrainingInputMode": "Pipe",
+              "S3DistributionType": "ShardedByS3Key", "ShuffleConfig": {"Seed": 7}, "RecordWrapperType": "RecordIO",
+              "CompressionType": "Gzip"}
+    channel = Channel.from_config("train", tmp_path, config, runtime=Runtime(host="algo-2", hosts=("algo-1", "algo-2")))
+    assert (channel.input_mode, channel.distribution, channel.shuffle_seed, channel.record_wrapper,
+            channel.compression) == ("Pipe", "ShardedByS3Key", 7, "RecordIO", "Gzip")
+    for bad, message in [({"S3DistributionType": "Sharded"}, "S3DistributionType"),
+                         ({"ShuffleConfig": {"seed": 1}}, "ShuffleConfig"),
+                         ({"RecordWrapperType": "Lines"}, "RecordWrapperType"),
+                         ({"CompressionType": "Zip"}, "CompressionType"),
+                         ({"S3DataType": "AugmentedManifestFile"}, "AttributeNames")]:
+        with pytest.raises(DataFormatError, match=message):
+            Channel.from_config("train", tmp_path, bad)
+    with pytest.raises(ChannelError, match="algo-3"):
+        Channel(tmp_path, runtime=Runtime(host="algo-3", hosts=("algo-1",)))
+
+
+def test_feature_dim_and_fit_accept_channels(tmp_path):
+    import sagelocal
+    from tests.conftest import low_rank
+
+    X = low_rank(n=300, d=12, spectrum=(5.0, 3.0, 2.0))
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "a.pbr").write_bytes(recordio_bytes(X[:120]))
+    (tmp_path / "train" / "b.pbr").write_bytes(recordio_bytes(X[120:]))
+    channel = Channel(tmp_path / "train")
+    assert channel.feature_dim == 12
+    assert Channel(tmp_path / "train", input_mode="Pipe").feature_dim is None  # peeking would consume the epoch
+    from_channel = sagelocal.PCA(num_components=3).fit(channel)  # feature_dim comes from the channel
+    from_arrays = sagelocal.PCA(num_components=3).fit(X)
+    np.testing.assert_allclose(from_channel.predict(X[:10]), from_arrays.predict(X[:10]), atol=1e-4)

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sagelocal.base.errors import DataFormatError
 from sagelocal.io import (
     encode_records,
-    read_recordio_protobuf,
+    iter_recordio_protobuf,
     write_numpy_to_dense_tensor,
     write_recordio_protobuf,
     write_spmatrix_to_sparse_tensor,
@@ -45,7 +45,7 @@ def written(writer, *args) -> bytes:
 
 
 def read_all(data: bytes, batch_size: int = 1000, **kwargs) -> list:
-    return list(read_recordio_protobuf(io.BytesIO(data), batch_size, **kwargs))
+    return list(iter_recordio_protobuf(io.BytesIO(data), batch_size, **kwargs))
 
 
 def frame(payload: bytes, cflag: int = 0) -> bytes:
@@ -186,7 +186,7 @@ def test_reads_non_seekable_stream_incrementally():
     thread = threading.Thread(target=writer)
     thread.start()
     with os.fdopen(read_fd, "rb", buffering=0) as stream:
-        batches = list(read_recordio_protobuf(stream, 300))
+        batches = list(iter_recordio_protobuf(stream, 300))
     thread.join()
     assert [len(b) for b in batches] == [300, 300, 300, 100]
     np.testing.assert_array_equal(np.concatenate([b.features for b in batches]), X)

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from sagelocal.io import (
     encode_records,
+    iter_recordio_protobuf,
     read_recordio_protobuf,
     write_numpy_to_dense_tensor,
     write_recordio_protobuf,
@@ -28,7 +29,9 @@ LABELS = {
     "none": None,
     "float32": RNG.normal(size=30).astype(np.float32),
     "float64": RNG.normal(size=30),
-    "int64": RNG.integers(-3, 300, size=30),
+    "int64": RNG.integers(-3, 300, size=30),  # varints of 1, 2 and 10 bytes: rows of several layouts
+    "int64-binary": RNG.integers(0, 2, size=30),  # one-byte varints: one layout, the writer's table path
+    "int64-negative": -RNG.integers(1, 5, size=30),  # ten-byte varints: one layout too
 }
 
 
@@ -39,7 +42,7 @@ def written(writer, *args) -> bytes:
 
 
 def read_all(data: bytes, batch_size: int = 1000) -> list:
-    return list(read_recordio_protobuf(io.BytesIO(data), batch_size))
+    return list(iter_recordio_protobuf(io.BytesIO(data), batch_size))
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -145,3 +148,100 @@ def test_write_read_round_trip(data):
         assert all(b.labels is None for b in batches)
     else:
         np.testing.assert_array_equal(np.concatenate([b.labels for b in batches]), y)
+
+
+# --- whole files to arrays, both directions (the interoperability acceptance) ----------------------------
+
+@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sdk_dense_files_read_back_as_identical_arrays(tmp_path, dtype, label):
+    X = RNG.normal(size=(30, 6)).astype(dtype)
+    labels = LABELS[label]
+    path = tmp_path / "matrix_0.pbr"
+    with open(path, "wb") as out:
+        sdk.write_numpy_to_dense_tensor(out, X, labels)
+    got_X, got_y = read_recordio_protobuf(path)
+    assert got_X.dtype == X.dtype
+    np.testing.assert_array_equal(got_X, X)
+    if labels is None:
+        assert got_y is None
+    else:
+        np.testing.assert_array_equal(got_y, labels)  # int64 labels travel as Int32Tensor: same values
+
+
+@pytest.mark.parametrize("label", ["none", "float32", "int64"])
+def test_sdk_sparse_files_read_back_as_identical_matrices(label):
+    X = sp.random(30, 700, density=0.03, format="csr", random_state=4, dtype=np.float64)
+    got_X, got_y = read_recordio_protobuf(io.BytesIO(written(sdk.write_spmatrix_to_sparse_tensor, X, LABELS[label])))
+    assert sp.issparse(got_X) and got_X.shape == X.shape and got_X.dtype == np.float64
+    assert (got_X != X).nnz == 0
+    assert (got_y is None) == (label == "none")
+
+
+@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_sdk_read_records_reads_our_files(dtype, label):
+    X = (RNG.normal(size=(30, 5)) * 100).astype(dtype)
+    labels = LABELS[label]
+    records = sdk.read_records(io.BytesIO(written(write_numpy_to_dense_tensor, X, labels)))
+    field = {"float32": "float32_tensor", "float64": "float64_tensor", "int64": "int32_tensor"}[dtype]
+    np.testing.assert_array_equal([list(getattr(r.features["values"], field).values) for r in records], X)
+    if labels is not None:
+        label_field = "int32_tensor" if label.startswith("int64") else f"{label}_tensor"
+        np.testing.assert_array_equal([getattr(r.label["values"], label_field).values[0] for r in records], labels)
+    sparse = sp.random(30, 50, density=0.1, format="csr", random_state=6, dtype=np.float32)
+    records = sdk.read_records(io.BytesIO(written(write_spmatrix_to_sparse_tensor, sparse, labels)))
+    for i, record in enumerate(records):
+        tensor = record.features["values"].float32_tensor
+        row = sparse[i]
+        assert list(tensor.shape) == [50] and list(tensor.keys) == list(row.indices)
+        np.testing.assert_array_equal(tensor.values, row.data)
+
+
+def test_gzip_file_and_empty_input(tmp_path):
+    import gzip
+
+    X = RNG.normal(size=(10, 3)).astype(np.float32)
+    path = tmp_path / "part.pbr.gz"
+    path.write_bytes(gzip.compress(written(sdk.write_numpy_to_dense_tensor, X)))
+    got_X, got_y = read_recordio_protobuf(str(path))
+    np.testing.assert_array_equal(got_X, X)
+    assert got_y is None
+    got_X, got_y = read_recordio_protobuf(io.BytesIO(b""))
+    assert got_X.shape == (0, 0) and got_y is None
+
+
+# --- the vectorised path over runs of one layout against the SDK's own parse ----------------------------
+
+@st.composite
+def mixed_streams(draw):
+    """SDK-written pieces whose layouts change: label varint widths, dtypes, sparse rows, uids."""
+    width = draw(st.integers(1, 6))
+    pieces, rows, labels = [], [], []
+    for _ in range(draw(st.integers(1, 6))):
+        n = draw(st.integers(1, 40))
+        X = draw(hnp.arrays(np.float32, (n, width), elements=floats))
+        kind = draw(st.sampled_from(["float32", "float64", "int-small", "int-mixed", "sparse"]))
+        y = {"float32": X[:, 0], "float64": X[:, 0].astype(np.float64),
+             "int-small": np.arange(n) % 100, "int-mixed": np.arange(n) * 97 - 50,
+             "sparse": X[:, 0]}[kind]
+        if kind == "sparse":
+            pieces.append(written(sdk.write_spmatrix_to_sparse_tensor, sp.csr_matrix(X), y))
+        else:
+            pieces.append(written(sdk.write_numpy_to_dense_tensor, X.astype(y.dtype) if kind == "float64" else X, y))
+        rows.append(X)
+        labels.append(y.astype(np.float32))
+    return b"".join(pieces), np.concatenate(rows), np.concatenate(labels)
+
+
+@settings(max_examples=80, deadline=None)
+@given(mixed_streams(), st.integers(1, 50))
+def test_mixed_layouts_read_like_the_sdk(stream, batch_size):
+    data, X, y = stream
+    records = sdk.read_records(io.BytesIO(data))
+    assert len(records) == len(X)
+    batches = read_all(data, batch_size)
+    assert all(len(b) == batch_size for b in batches[:-1])
+    features = sp.vstack([sp.csr_matrix(b.features) for b in batches]).toarray()
+    np.testing.assert_array_equal(features, X)
+    np.testing.assert_array_equal(np.concatenate([b.labels for b in batches]), y)
