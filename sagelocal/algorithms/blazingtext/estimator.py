@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ...base.artifacts import register_foreign_loader
+from ...base.device import DEVICE_OPTION, resolve_device
 from ...base.errors import ArtifactError, ChannelError, DataFormatError
 from ...base.estimator import Estimator
 from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
@@ -37,7 +38,7 @@ from ...base.training import Metric, MetricReporter
 from ...serving.codecs import JSONLinesResponse, JSONResponse
 from . import corpus, supervised, word2vec
 from .fasttext_format import MODELS, FastTextModel, bin_bytes, parse_bin, read_bin, write_word2vec_text
-from .network import mean_rows, resolve_device
+from .network import mean_rows
 
 _SUBWORD_MODES = ("cbow", "skipgram")
 
@@ -168,8 +169,7 @@ class BlazingText(Estimator):
     response_content_types = ("application/json", "application/jsonlines")
     response_codecs = {"application/json": _ListJSON, "application/jsonlines": _JSONLines}
     options = (
-        Hyperparameter("device", "categorical", "auto", choices=("auto", "cpu", "cuda"),
-                       doc="Where the torch modes run."),
+        DEVICE_OPTION,
         Hyperparameter("threads", "int", "auto", range=(1, None), auto=True, doc="gensim worker threads."),
         Hyperparameter("lines_per_step", "int", "auto", range=(1, None), auto=True,
                        doc="supervised: lines per SGD step."),
@@ -223,10 +223,7 @@ class BlazingText(Estimator):
         return self
 
     def _device(self) -> torch.device:
-        device = resolve_device(self._options["device"])
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ChannelError("blazingtext: device='cuda' but torch sees no CUDA GPU; use device='auto'")
-        return device
+        return resolve_device(self.algorithm, self._options["device"])
 
     def _fit_word2vec(self, X, hp) -> None:
         seed = self._options["random_state"]

@@ -26,13 +26,6 @@ import torch
 import torch.nn.functional as F
 
 
-def resolve_device(option: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error of the caller."""
-    if option == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(option)
-
-
 @contextmanager
 def step_threads(device):
     """Run many small CPU steps on one intra-op thread (restored afterwards).

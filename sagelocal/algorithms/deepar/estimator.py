@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...base.device import DEVICE_OPTION, resolve_device
 from ...base.errors import DataFormatError, SagelocalError
 from ...base.estimator import Estimator
 from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
@@ -132,8 +133,7 @@ class DeepAR(Estimator):
     request_content_types = ("application/json", "application/jsonlines")
     response_content_types = ("application/json", "application/jsonlines")
     options = (
-        Hyperparameter("device", "categorical", "auto", choices=("auto", "cpu", "cuda"),
-                       doc="Where the network runs; 'auto' picks CUDA when available."),
+        DEVICE_OPTION,
         Hyperparameter("num_batches_per_epoch", "int", "auto", range=(1, None), auto=True,
                        doc="Mini-batches per epoch; 'auto' covers the training observations once."),
     )
@@ -497,11 +497,7 @@ def _as_series_source(X, name: str):
 
 
 def _device(choice: str) -> torch.device:
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise SagelocalError("forecasting-deepar: option device='cuda' but no CUDA device is available")
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return resolve_device("forecasting-deepar", choice)
 
 
 @contextlib.contextmanager

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...base.errors import DataFormatError, HyperparameterError
+from ...base.device import DEVICE_OPTION, resolve_device
+from ...base.errors import DataFormatError
 from ...base.estimator import Estimator
-from ...base.hyperparameters import Hyperparameter
 from ...base.registry import register
 from ...base.training import TrainingLoop
 from ...io.batch import ArraySource, Batch
@@ -105,8 +105,7 @@ class LinearLearner(Estimator):
     channels = {"train": True, "validation": False, "test": False}
     metrics = declared_metrics()
     response_key = "predictions"
-    options = (Hyperparameter("device", "categorical", "auto", choices=("auto", "cpu", "cuda"),
-                              doc="Where the variants train; auto picks CUDA when present."),)
+    options = (DEVICE_OPTION,)
 
     @classmethod
     def _check_hyperparameters(cls, values):
@@ -128,13 +127,7 @@ class LinearLearner(Estimator):
 
     # ----------------------------------------------------------------------------------- fit
     def _device(self) -> torch.device:
-        choice = self._options["device"]
-        if choice == "auto":
-            choice = "cuda" if torch.cuda.is_available() else "cpu"
-        elif choice == "cuda" and not torch.cuda.is_available():
-            raise HyperparameterError(self.algorithm, [("device", "option 'device' is 'cuda' but torch sees no "
-                                                                  "CUDA device; use 'auto' or 'cpu'")])
-        return torch.device(choice)
+        return resolve_device(self.algorithm, self._options["device"])
 
     def _fit(self, train, validation, test, hp):
         settings = resolve(hp)

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...base.errors import ChannelError, DataFormatError, HyperparameterError
+from ...base.device import DEVICE_OPTION, resolve_device
+from ...base.errors import ChannelError, DataFormatError
 from ...base.estimator import Estimator
 from ...base.hyperparameters import Hyperparameter, HyperparameterTable
 from ...base.registry import register
@@ -212,8 +213,7 @@ class Seq2Seq(Estimator):
     response_content_types = ("application/json", "application/x-recordio-protobuf", "application/jsonlines")
     response_codecs = {"application/x-recordio-protobuf": Seq2SeqRecordIOResponse}
     options = (
-        Hyperparameter("device", "categorical", "auto", choices=("auto", "cpu", "cuda"),
-                       doc="Where the network runs; auto picks CUDA when present."),
+        DEVICE_OPTION,
         Hyperparameter("length_penalty_alpha", "float", 1.0, range=(0, None),
                        doc="Beam-search length penalty exponent (Sockeye's default 1.0)."),
         Hyperparameter("length_penalty_beta", "float", 0.0, range=(0, None),
@@ -322,13 +322,7 @@ class Seq2Seq(Estimator):
         self.length_ratio_ = train.length_ratio
 
     def _device(self) -> torch.device:
-        choice = self._options["device"]
-        if choice == "cuda" and not torch.cuda.is_available():
-            raise HyperparameterError(self.algorithm, [("device", "option 'device' is 'cuda' but no CUDA "
-                                                                  "device is available")])
-        if choice == "auto":
-            choice = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(choice)
+        return resolve_device(self.algorithm, self._options["device"])
 
     def _thread_count(self, net) -> int | None:
         """torch CPU threads for ``net`` (None: leave torch's setting)."""
