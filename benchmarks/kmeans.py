@@ -15,16 +15,10 @@ adjusted Rand index against the planted labels. Ratio = ours / KMeans time and i
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _common import RESULTS, best_time, blas_info, command_line, machine_info, save_results
 
 
 def make_data(rows: int, dim: int, k: int, std: float, seed: int = 0):
@@ -50,15 +44,6 @@ def inertia(X: np.ndarray, centers: np.ndarray) -> tuple[float, np.ndarray]:
     return total, labels
 
 
-def best_time(fit, repeats: int):
-    best, model = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model = fit()
-        best = min(best, time.perf_counter() - start)
-    return best, model
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000)
@@ -75,7 +60,6 @@ def main(argv=None) -> int:
     from sklearn.cluster import KMeans as SklearnKMeans
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.metrics import adjusted_rand_score
-    from threadpoolctl import threadpool_info
 
     import sagelocal
 
@@ -108,20 +92,14 @@ def main(argv=None) -> int:
             print(f"{row['model']:>55}: time ratio {row['time_ratio_vs_kmeans']:.3f}, inertia ratio "
                   f"{row['inertia_ratio_vs_kmeans']:.4f}")
     report = {
-        "benchmark": "kmeans", "command": "python benchmarks/kmeans.py " + " ".join(argv or sys.argv[1:]),
+        "benchmark": "kmeans", "command": command_line(__file__, argv),
         "data": {"rows": args.rows, "dim": args.dim, "k": k, "cluster_std": args.cluster_std, "dtype": "float32",
                  "generator": "sklearn make_blobs, centres uniform in [-10, 10]^dim, random_state 0"},
         "mini_batch_size": batch, "repeats": args.repeats, "results": rows,
         "note": "2 shared cores; other jobs ran at the same time, so timings carry contention noise",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "sklearn": sklearn.__version__, "sagelocal": sagelocal.__version__,
-                    "blas": [{k: v for k, v in lib.items() if k in ("internal_api", "num_threads", "version")}
-                             for lib in threadpool_info()]},
+        "machine": machine_info(sklearn=sklearn.__version__, sagelocal=sagelocal.__version__, blas=blas_info()),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"results saved to {args.output}")
+    save_results(args.output, report)
     return 0
 
 

@@ -15,16 +15,11 @@ Recall@k of the IVF indexes against faiss.Flat is printed alongside.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _common import RESULTS, best_time, command_line, machine_info, save_results
 
 
 def make_data(rows: int, queries: int, dim: int, seed: int = 0):
@@ -33,15 +28,6 @@ def make_data(rows: int, queries: int, dim: int, seed: int = 0):
     X, y = make_blobs(rows + queries, n_features=dim, centers=200, cluster_std=4.0, random_state=seed)
     X, y = X.astype(np.float32), (y % 10).astype(np.float32)
     return X[:rows], y[:rows], X[rows:]
-
-
-def best_time(call, repeats: int):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = call()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def interleaved_best_times(calls, repeats: int):
@@ -98,18 +84,15 @@ def main(argv=None) -> int:
               f"{row['predict_rows_per_s']:,} rows/s (ratio {row['predict_ratio']:.3f}), records ratio "
               f"{row['records_ratio']:.3f}; recall@{args.k} vs Flat {row['recall_vs_flat']:.3f}", flush=True)
     report = {
-        "benchmark": "knn", "command": "python benchmarks/knn.py " + " ".join(argv or sys.argv[1:]),
+        "benchmark": "knn", "command": command_line(__file__, argv),
         "data": {"rows": args.rows, "queries": args.queries, "dim": args.dim, "k": args.k, "dtype": "float32",
                  "generator": "sklearn make_blobs, 200 centres, cluster_std 4, labels = centre % 10"},
         "repeats": args.repeats, "results": results,
         "note": "2 shared cores; other jobs ran at the same time, so timings carry contention noise",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__, "faiss": faiss.__version__,
-                    "faiss_threads": faiss.omp_get_max_threads(), "sagelocal": sagelocal.__version__},
+        "machine": machine_info(faiss=faiss.__version__, faiss_threads=faiss.omp_get_max_threads(),
+                                sagelocal=sagelocal.__version__),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"results saved to {args.output}")
+    save_results(args.output, report)
     return 0
 
 

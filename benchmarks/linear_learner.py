@@ -21,16 +21,12 @@ time at equal or better held-out accuracy); rows/s = rows x epochs / seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _common import RESULTS, best_time, command_line, save_results
 
 
 def synthetic(n: int, d: int, seed: int = 0):
@@ -61,15 +57,6 @@ def fertility(seed: int = 0):
                          yes("afam"), yes("hispanic"), yes("other"), df["work"].to_numpy(np.float32)])
     order = np.random.default_rng(seed).permutation(len(X))  # the rows come sorted; SageMaker wants them shuffled
     return X[order], yes("morekids")[order]
-
-
-def best_time(fit, repeats: int):
-    best, model = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model = fit()
-        best = min(best, time.perf_counter() - start)
-    return best, model
 
 
 def run_case(name, X, y, Xt, yt, args) -> dict:
@@ -138,7 +125,7 @@ def main(argv=None) -> int:
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # max_iter=epochs with tol=None is the point
     torch.set_num_threads(args.threads)
-    results = {"command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+    results = {"command": command_line(__file__, argv),
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                            "sklearn": sklearn.__version__, "device": args.device,
                            "torch_threads": args.threads,
@@ -155,9 +142,7 @@ def main(argv=None) -> int:
         X, y = data
         cut = int(0.8 * len(X))
         results["cases"]["fertility"] = run_case("AER/Fertility", X[:cut], y[:cut], X[cut:], y[cut:], args)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.output}")
+    save_results(args.output, results, announce="wrote {}")
     return 0
 
 

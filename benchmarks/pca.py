@@ -13,17 +13,11 @@ explained variances against an exact float64 eigen-decomposition. Ratio = ours /
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
+from _common import RESULTS, best_time, blas_info, command_line, machine_info, save_results
 from scipy.linalg import subspace_angles
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def make_data(n: int, d: int, k: int, seed: int = 0):
@@ -41,15 +35,6 @@ def exact_variances(X: np.ndarray, k: int) -> np.ndarray:
     centred = X.astype(np.float64) - X.mean(axis=0, dtype=np.float64)
     values = np.linalg.eigvalsh(centred.T @ centred / (len(X) - 1))
     return values[::-1][:k]
-
-
-def best_time(fit, repeats: int):
-    best, model = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model = fit()
-        best = min(best, time.perf_counter() - start)
-    return best, model
 
 
 def accuracy(model, basis, variances):
@@ -70,7 +55,6 @@ def main(argv=None) -> int:
 
     import sklearn
     from sklearn.decomposition import PCA as SklearnPCA
-    from threadpoolctl import threadpool_info
 
     import sagelocal
 
@@ -100,20 +84,14 @@ def main(argv=None) -> int:
               f"{row['sagelocal_accuracy']['explained_variance_max_rel_error']:.1e} vs "
               f"{row['anchor_accuracy']['explained_variance_max_rel_error']:.1e}")
     report = {
-        "benchmark": "pca", "command": "python benchmarks/pca.py " + " ".join(argv or sys.argv[1:]),
+        "benchmark": "pca", "command": command_line(__file__, argv),
         "data": {"rows": args.rows, "dim": args.dim, "components": k, "dtype": "float32",
                  "spectrum": "20 * 0.7^i for i < components, noise sd 0.5, random offset"},
         "mini_batch_size": batch, "repeats": args.repeats, "results": results,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "sklearn": sklearn.__version__, "sagelocal": sagelocal.__version__,
-                    "blas": [{k: v for k, v in lib.items() if k in ("internal_api", "num_threads",
-                                                                    "architecture", "version")}
-                             for lib in threadpool_info()]},
+        "machine": machine_info(sklearn=sklearn.__version__, sagelocal=sagelocal.__version__,
+                                blas=blas_info(("internal_api", "num_threads", "architecture", "version"))),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"results saved to {args.output}")
+    save_results(args.output, report)
     return 0
 
 

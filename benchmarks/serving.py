@@ -33,8 +33,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
+from _common import RESULTS, command_line, save_results  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests and a 10 s concurrency run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--duration", type=float, default=None, help="seconds of the concurrency run")
+    parser.add_argument("--output", default=str(RESULTS / "serving.json"))
     args = parser.parse_args(argv)
     single_n, batch_n = (300, 30) if args.quick else (2000, 150)
     duration = args.duration or (10.0 if args.quick else 30.0)
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     batch = np.resize(X, (1000, X.shape[1]))
     single_body, batch_body = csv_body(X[:1]), csv_body(batch)
 
-    results = {"benchmark": "serving", "command": "python benchmarks/serving.py" + (" --quick" if args.quick else ""),
+    results = {"benchmark": "serving", "command": command_line(__file__, argv),
                "model": "PCA, 10 components, regular mode, fitted on scikit-learn digits (1797 x 64)",
                "server": {"workers": args.workers, "bind": "127.0.0.1", "http": "uvicorn"},
                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -172,8 +173,7 @@ def main(argv=None) -> int:
     results.update({"single_record_csv": {**single, "in_process": local_single},
                     "batch_1000_csv": {**batches, "in_process": local_batch},
                     "concurrency_8_clients": load})
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving.json").write_text(json.dumps(results, indent=1) + "\n")
+    save_results(args.output, results, announce=None)
     print(json.dumps({k: v for k, v in results.items() if k not in ("machine",)}, indent=1))
     print(f"single-record CSV: {single['requests_per_s']} req/s, p50 {single['p50_ms']} ms, p99 {single['p99_ms']} ms; "
           f"HTTP / predict_records = {single['http_over_predict_records']}x")

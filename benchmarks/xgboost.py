@@ -33,7 +33,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xgboost as xgb  # noqa: E402
 
-RESULTS = Path(_HERE) / "results"
+sys.path.append(_HERE)  # the library is imported (and cached) now: the folder may serve _common
+from _common import RESULTS, command_line, save_results  # noqa: E402
+
 ROUNDS = 100
 
 
@@ -136,16 +138,14 @@ def main(argv=None) -> int:
             results.append(bench("diamonds", *data, params, args.repeats, Path(tmp)))
     report = {
         "benchmark": "xgboost",
-        "command": "python benchmarks/xgboost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line(__file__, argv),
         "anchor": "pandas.read_csv -> xgboost.DMatrix -> xgboost.train",
         "goal": "ratio <= 1.10, identical model",
         "note": "wall times on a machine whose cores other jobs may share: compare the ratios, best of --repeats",
         "xgboost": xgb.__version__, "python": platform.python_version(), "machine": platform.machine(),
         "cpus": os.cpu_count(), "results": results,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.output}")
+    save_results(args.output, report, announce="wrote {}")
     return 0
 
 
