@@ -140,7 +140,8 @@ def _zoneout_lstm(layer: nn.LSTM, x: Tensor, rate: float) -> tuple[Tensor, tuple
     """
     batch, steps, _ = x.shape
     projected = F.linear(x, layer.weight_ih_l0, layer.bias_ih_l0 + layer.bias_hh_l0).transpose(0, 1).contiguous()
-    keep = (torch.rand(2, steps, batch, layer.hidden_size, device=x.device) < rate).to(x.dtype)
+    keep = torch.rand(2, steps, batch, layer.hidden_size, device=x.device).to(x.dtype)
+    torch.lt(keep, rate, out=keep)  # the 0/1 masks in place of the uniforms (no bool temporary)
     outputs, h, c = _ZoneoutRecurrence.apply(projected, layer.weight_hh_l0, keep)
     return outputs.transpose(0, 1), (h[None], c[None])
 
@@ -191,20 +192,27 @@ class _ZoneoutRecurrence(torch.autograd.Function):
         i, f, g, o = acts.split(hidden, dim=2)
         # d c_new per unit of d h_new, and d gates (pre-activation) per unit of d c_new (i, f, g) or of
         # d h_new (o), for all steps at once: only the recurrence itself is stepped
-        through_h = o * (1 - tanh_cells * tanh_cells)
-        slope = acts * (1 - acts)
-        slope[:, :, 2 * hidden:3 * hidden] = 1 - g * g
-        factors = torch.cat([g, cells, i, tanh_cells], dim=2).mul_(slope)
+        through_h = torch.mul(tanh_cells, tanh_cells).neg_().add_(1).mul_(o)
+        # the activations' slopes, built in place in grad_gates (which the loop overwrites): fresh large
+        # temporaries cost page faults each batch; same operations and rounding as acts * (1 - acts)
+        grad_gates = torch.sub(1, acts).mul_(acts)
+        torch.mul(g, g, out=grad_gates[:, :, 2 * hidden:3 * hidden]).neg_().add_(1)
+        steps, batch = acts.shape[:2]
+        by_gate = grad_gates.view(steps, batch, 4, hidden)
+        for k, factor in enumerate((g, cells, i, tanh_cells)):  # times d c_new / d gate (d h_new for o)
+            by_gate[:, :, k].mul_(factor)
+        grad_ifg, grad_o = by_gate.split([3, 1], dim=2)  # factors now; each step scales its row in place
         released = 1 - keep
         dh = grad_h.clone() if grad_h is not None else grad_outputs.new_zeros(grad_outputs.shape[1:])
         dc = grad_c.clone() if grad_c is not None else grad_outputs.new_zeros(grad_outputs.shape[1:])
-        grad_gates = torch.empty_like(acts)
         views = zip(grad_outputs.unbind(0), released[0].unbind(0), released[1].unbind(0), keep[0].unbind(0),
-                    keep[1].unbind(0), through_h.unbind(0), factors.unbind(0), f.unbind(0), grad_gates.unbind(0))
-        for grad_out, free_h, free_c, keep_h, keep_c, through, factor, f_t, grad in reversed(list(views)):
+                    keep[1].unbind(0), through_h.unbind(0), f.unbind(0), grad_gates.unbind(0), grad_ifg.unbind(0),
+                    grad_o.unbind(0))
+        for grad_out, free_h, free_c, keep_h, keep_c, through, f_t, grad, grad_ifg_t, grad_o_t in reversed(list(views)):
             dh_new = torch.addcmul(grad_out, free_h, dh)
             dc_new = torch.addcmul(free_c * dc, dh_new, through)
-            torch.mul(torch.cat([dc_new, dc_new, dc_new, dh_new], dim=1), factor, out=grad)
+            grad_ifg_t.mul_(dc_new[:, None, :])  # d gates i, f, g
+            grad_o_t.mul_(dh_new[:, None, :])  # d gate o
             dc = torch.addcmul(keep_c * dc, dc_new, f_t)
             dh = torch.addmm(keep_h * dh, grad, weight_hh)
         grad_weight = grad_gates.flatten(0, 1).t() @ hiddens.flatten(0, 1)
