@@ -42,12 +42,12 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from ..base.batch import Batch
 from ..base.errors import ArtifactError, DataFormatError
 from ..base.estimator import Estimator
 from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ..base.registry import register
 from ..base.training import Metric, TrainingLoop
-from ..io.batch import Batch
 
 HYPERPARAMETERS = HyperparameterTable("kmeans", [
     Hyperparameter("feature_dim", "int", REQUIRED, range=(1, None),

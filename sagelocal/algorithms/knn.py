@@ -41,12 +41,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..base.batch import Batch
 from ..base.errors import ArtifactError, DataFormatError, HyperparameterError, SagelocalError
 from ..base.estimator import Estimator
 from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ..base.registry import register
 from ..base.training import Metric, TrainingLoop
-from ..io.batch import Batch
 
 logger = logging.getLogger("sagelocal")
 

@@ -33,11 +33,11 @@ import scipy.linalg
 import scipy.sparse as sp
 from sklearn.base import TransformerMixin
 
+from ..base.batch import Batch
 from ..base.estimator import Estimator
 from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ..base.registry import register
 from ..base.training import TrainingLoop
-from ..io.batch import Batch
 
 HYPERPARAMETERS = HyperparameterTable("pca", [
     Hyperparameter("feature_dim", "int", REQUIRED, range=(1, None),

@@ -20,17 +20,19 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-from ..io.batch import Batch, _as_features, as_source
+from .batch import Batch, _as_features, as_source
 from .errors import DataFormatError, HyperparameterError, NotFittedError
 from .hyperparameters import Hyperparameter, HyperparameterTable
 from .runtime import Runtime
-from .training import Metric, MetricReporter, metric_regex
+from .training import Metric, MetricReporter, TrainingLoop, metric_regex
 
 #: Keyword options every estimator takes besides SageMaker's hyperparameters. They are sagelocal's
 #: own, never written to hyperparameters.json, and declared like hyperparameters.
 COMMON_OPTIONS: tuple[Hyperparameter, ...] = (
     Hyperparameter("random_state", "int", 0, range=(0, None),
                    doc="Seed of every random choice; fixed by default so that local runs repeat."),
+    Hyperparameter("progress", "bool", "auto", auto=True,
+                   doc="Show a training progress bar: 'auto' when standard error is a terminal."),
 )
 
 
@@ -125,28 +127,44 @@ class Estimator(BaseEstimator):
         return {name: getattr(self, name) for name in self.hyperparameters.names}
 
     # ----------------------------------------------------------------------------------- fit
-    def fit(self, X, y=None, *, validation=None, test=None):
+    def fit(self, X, y=None, *, validation=None, test=None, **channels):
         """Train on ``X`` (array, DataFrame, CSR matrix, ``(X, y)`` tuple or channel).
 
         ``validation`` and ``test`` take the same forms and produce ``validation:*`` and
-        ``test:*`` entries in :attr:`metrics_`. Returns ``self``.
+        ``test:*`` entries in :attr:`metrics_`; ``channels`` are the algorithm's other channels by
+        name (Seq2Seq's ``vocab``). Each is turned into a data source by :meth:`_as_source`.
+        Returns ``self``.
         """
-        train = as_source(X, y, name="train")
-        sources = {"validation": as_source(validation, name="validation"),
-                   "test": as_source(test, name="test")}
-        for name, source in sources.items():
-            if source is not None and name not in self.channels:
+        given = {"validation": validation, "test": test, **channels}
+        for name, value in given.items():
+            if value is not None and (name not in self.channels or name == "train"):
                 raise DataFormatError(f"{self.algorithm} takes no '{name}' channel; channels: "
                                       f"{', '.join(self.channels)}", channel=name)
+        train = self._as_source(X, y, "train")
+        sources = {name: self._as_source(value, None, name) for name, value in given.items()}
         hp = self._resolve_hyperparameters(train)
         self._options = self.option_table().parse({k: getattr(self, k) for k in self.option_defaults()})
         self._reset()
         self._reporter = MetricReporter(host=self.runtime.host)
-        self._hp = hp
+        self._hp, self._sources = hp, sources
         self._fit(train, sources["validation"], sources["test"], hp)
         self.hyperparameters_ = hp
         self.metrics_ = dict(self._reporter.metrics)
         return self
+
+    def _as_source(self, data, y, name: str):
+        """Hook: the data source for what ``fit`` was given as channel ``name`` (None when not given).
+
+        The default takes arrays, DataFrames, CSR matrices, ``(X, y)`` tuples and channels; algorithms
+        that learn from records (series, sentences) accept their own in-memory forms here.
+        """
+        return as_source(data, y, name=name)
+
+    def _training_loop(self, *, epochs: int, batch_size: int, **settings) -> TrainingLoop:
+        """The shared :class:`TrainingLoop` with this fit's reporter, checkpoint folder and progress option."""
+        settings.setdefault("checkpoint_dir", self.runtime.checkpoint_dir)
+        return TrainingLoop(epochs=epochs, batch_size=batch_size, reporter=self._reporter,
+                            progress=self._options["progress"], **settings)
 
     def _resolve_hyperparameters(self, train) -> dict[str, Any]:
         """Validate the constructor's values, fill data-derived ones, check required ones."""

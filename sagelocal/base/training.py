@@ -11,11 +11,13 @@ so that MetricDefinitions-style regexes (:func:`metric_regex`) match them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..io.batch import Batch
+from .batch import Batch
 
 logger = logging.getLogger("sagelocal")
 
@@ -139,37 +141,53 @@ class TrainingLoop:
     checkpoint_dir : when given, the state is saved there after every epoch and a run finding a
         checkpoint resumes after its epoch (SageMaker's ``/opt/ml/checkpoints`` contract).
     loss_name : name of the training loss in the ``train`` metric lines.
+    keep_best : optional :class:`~sagelocal.base.torch_layer.KeepBest` (or any object with its
+        ``update`` / ``restore`` / ``state`` / ``load_state``): the model ends with the weights of its best
+        epoch, which are kept in checkpoints too.
+    progress : show a progress bar (tqdm, on standard error) with the current loss: True, False, or
+        ``"auto"``/None for "when standard error is a terminal". SageMaker's ``#progress_metric`` and
+        ``#quality_metric`` log lines are written in every case.
     """
 
     def __init__(self, *, epochs: int, batch_size: int, reporter: MetricReporter,
                  early_stopping: EarlyStopping | None = None, checkpoint_dir: str | None = None,
-                 loss_name: str = "loss"):
+                 loss_name: str = "loss", keep_best=None, progress: bool | str | None = "auto"):
         self.epochs, self.batch_size, self.reporter = epochs, batch_size, reporter
-        self.early_stopping, self.loss_name = early_stopping, loss_name
+        self.early_stopping, self.loss_name, self.keep_best = early_stopping, loss_name, keep_best
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.progress = progress
         self.epochs_run = 0
 
     def run(self, source, model: Trainable) -> int:
         """Train ``model`` on ``source``; return the number of epochs completed."""
         start = self._resume(model)
-        for epoch in range(start, self.epochs):
-            losses = [loss for loss in self._epoch(source, model, epoch) if loss is not None]
-            if losses:
-                self.reporter.report(f"train:{self.loss_name}", float(np.mean(losses)), epoch=epoch)
-            metrics = model.end_epoch(epoch) or {}
-            self.epochs_run = epoch + 1
-            self.reporter.progress(epoch + 1, self.epochs)
-            self._checkpoint(model, epoch)
-            stop = self.early_stopping
-            if stop is not None and stop.metric in metrics and stop.update(metrics[stop.metric], epoch):
-                logger.info("early stopping at epoch %d: best %s=%s at epoch %d", epoch,
-                            stop.metric, stop.best, stop.best_epoch)
-                break
+        with progress_bar(self.progress, total=self.epochs, initial=start, unit="epoch") as bar:
+            for epoch in range(start, self.epochs):
+                losses = [loss for loss in self._epoch(source, model, epoch, bar) if loss is not None]
+                if losses:
+                    self.reporter.report(f"train:{self.loss_name}", float(np.mean(losses)), epoch=epoch)
+                metrics = model.end_epoch(epoch) or {}
+                if self.keep_best is not None:
+                    self.keep_best.update(metrics, epoch)
+                self.epochs_run = epoch + 1
+                self.reporter.progress(epoch + 1, self.epochs)
+                bar.update(1, {name.split(":", 1)[-1] if name.startswith("train:") else name: value
+                               for name, value in metrics.items()})
+                self._checkpoint(model, epoch)
+                stop = self.early_stopping
+                if stop is not None and stop.metric in metrics and stop.update(metrics[stop.metric], epoch):
+                    logger.info("early stopping at epoch %d: best %s=%s at epoch %d", epoch,
+                                stop.metric, stop.best, stop.best_epoch)
+                    break
+        if self.keep_best is not None:
+            self.keep_best.restore()
         return self.epochs_run
 
-    def _epoch(self, source, model: Trainable, epoch: int) -> Iterator[float | None]:
+    def _epoch(self, source, model: Trainable, epoch: int, bar: _Bar) -> Iterator[float | None]:
         for batch in source.batches(self.batch_size, epoch=epoch):
-            yield model.train_batch(batch)
+            loss = model.train_batch(batch)
+            bar.batch(loss)
+            yield loss
 
     # ------------------------------------------------------------------------------ checkpoints
     def _checkpoint(self, model: Trainable, epoch: int) -> None:
@@ -181,6 +199,8 @@ class TrainingLoop:
         if self.early_stopping is not None:
             es = self.early_stopping
             state["__early_stopping__"] = np.asarray([es.best, es.best_epoch, es.bad_epochs], float)
+        if self.keep_best is not None:
+            state.update(self.keep_best.state())
         write_npz_atomic(self.checkpoint_dir / "checkpoint.npz", state)
 
     def _resume(self, model: Trainable) -> int:
@@ -194,10 +214,49 @@ class TrainingLoop:
         if es_state is not None and self.early_stopping is not None:
             es = self.early_stopping
             es.best, es.best_epoch, es.bad_epochs = float(es_state[0]), int(es_state[1]), int(es_state[2])
+        if self.keep_best is not None:
+            self.keep_best.load_state(state)
         model.load_state(state)
         logger.info("resuming from checkpoint %s after epoch %d", path, epoch)
         self.epochs_run = epoch + 1
         return epoch + 1
+
+
+class _Bar:
+    """A tqdm bar over epochs showing the latest loss, or nothing (not a terminal, or turned off)."""
+
+    def __init__(self, bar):
+        self._bar, self._loss = bar, None
+
+    def batch(self, loss) -> None:
+        if self._bar is not None and loss is not None:
+            self._loss = float(loss)
+            self._bar.set_postfix(loss=f"{self._loss:.4g}", refresh=False)
+
+    def update(self, epochs: int, metrics: dict[str, float]) -> None:
+        if self._bar is None:
+            return
+        shown = {name: f"{value:.4g}" for name, value in list(metrics.items())[:3]}
+        if self._loss is not None and "loss" not in shown:
+            shown["loss"] = f"{self._loss:.4g}"
+        self._bar.set_postfix(shown, refresh=False)
+        self._bar.update(epochs)
+
+
+@contextlib.contextmanager
+def progress_bar(progress: bool | str | None, *, total: int, initial: int = 0, unit: str = "epoch"
+                 ) -> Iterator[_Bar]:
+    """A :class:`_Bar` for the training loop: tqdm on standard error when ``progress`` is True, or when it
+    is ``"auto"``/None and standard error is a terminal (a container's log gets only SageMaker's lines)."""
+    show = sys.stderr.isatty() if progress in (None, "auto") else bool(progress)
+    if not show:
+        yield _Bar(None)
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, initial=initial, unit=unit, desc="training", file=sys.stderr, leave=True,
+              dynamic_ncols=True) as bar:
+        yield _Bar(bar)
 
 
 def write_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:

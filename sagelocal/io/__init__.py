@@ -9,12 +9,16 @@ Algorithms never parse files themselves.
   ``text/libsvm``, ``application/x-parquet``, ``application/jsonlines``, ``text/plain``.
 - :func:`read_recordio_protobuf` reads a whole file into ``(X, y)``; :func:`write_recordio_protobuf`,
   :func:`write_numpy_to_dense_tensor` and :func:`write_spmatrix_to_sparse_tensor` write the SDK's bytes.
-- :class:`Channel` is a training channel (File or Pipe mode, sharding, shuffling, manifests);
-  :class:`PipeFeeder` writes Pipe mode's FIFOs from a local folder.
+- :class:`Channel` is a training channel (File or Pipe mode, sharding, shuffling, manifests): its
+  ``batches`` for tabular data and records, ``streams`` for algorithms that parse whole objects, and
+  ``local_files`` for a library that reads files itself, all in the channel's order and shard;
+  :func:`is_channel` tells a channel from in-memory data; :func:`open_object` opens one object (gzip or
+  not); :class:`PipeFeeder` writes Pipe mode's FIFOs from a local folder.
 """
 
-from .batch import ArraySource, Batch, as_source, rebatch
-from .channel import Channel
+from ..base.batch import ArraySource, Batch, as_source, rebatch
+from ._streams import open_object
+from .channel import Channel, is_channel
 from .content_types import parse_content_type
 from .csv import read_csv
 from .jsonlines import read_jsonlines
@@ -39,7 +43,11 @@ __all__ = [
     "PipeFeeder",
     "as_source",
     "encode_records",
+    "is_channel",
+    "is_channel",
     "iter_recordio_protobuf",
+    "open_object",
+    "open_object",
     "parse_content_type",
     "read",
     "read_attribute_frames",

@@ -47,6 +47,59 @@ def opened(source, *, channel: str | None = None) -> Iterator:
         yield stream
 
 
+@contextmanager
+def open_object(source, *, channel: str | None = None) -> Iterator:
+    """A binary stream of one object's bytes: ``source`` is a path (opened here and closed on exit) or an
+    open binary stream; gzip data (recognised by its magic bytes) is decompressed on the fly.
+
+    The one way algorithms get at an object's raw bytes (a FIFO is just another path). Corrupt or
+    truncated gzip data raises :class:`DataFormatError` naming the source when it is read.
+    """
+    with opened(source, channel=channel) as stream:
+        data, compressed = maybe_gunzip(stream)
+        if not compressed:
+            yield data
+            return
+        with _CheckedGzip(data, source=source_name(source), channel=channel) as checked:
+            yield checked
+
+
+class _CheckedGzip(io.BufferedIOBase):
+    """A decompressed stream whose corrupt-gzip errors are :class:`DataFormatError` naming the source."""
+
+    def __init__(self, inner, *, source: str, channel: str | None):
+        super().__init__()
+        self._inner, self.name, self._channel = inner, source, channel
+
+    def _call(self, method, *args):
+        try:
+            return getattr(self._inner, method)(*args)
+        except GZIP_ERRORS as exc:
+            raise DataFormatError(f"corrupt gzip data: {exc}", channel=self._channel, source=self.name) from None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size=-1):
+        return self._call("read", size)
+
+    def read1(self, size=-1):
+        return self._call("read1", size)
+
+    def readinto(self, buffer):
+        return self._call("readinto", buffer)
+
+    def readline(self, size=-1):
+        return self._call("readline", size)
+
+    def peek(self, size=0):
+        return self._call("peek", size)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
 def maybe_gunzip(stream) -> tuple[object, bool]:
     """The stream, decompressing when it starts with the gzip magic; never seeks a non-seekable stream."""
     if isinstance(stream, io.TextIOBase):  # text streams (CSV given as str) cannot hold gzip bytes

@@ -1,7 +1,7 @@
 """Training channels: a file or a directory of files (File / FastFile mode) or Pipe-mode FIFOs.
 
 A :class:`Channel` is a data source (``batches(batch_size, epoch)``) like
-:class:`~sagelocal.io.batch.ArraySource`, configured with the fields of a channel's
+:class:`~sagelocal.base.batch.ArraySource`, configured with the fields of a channel's
 ``inputdataconfig.json`` entry (contracts §3, §4.4):
 
 - ``TrainingInputMode``: File and FastFile read the channel's files; Pipe reads epoch ``e`` from the
@@ -30,10 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import ChannelDataError
 from ..base.runtime import Runtime
 from . import content_types as ct
-from .batch import Batch, rebatch
+from ._streams import open_object
 from .manifest import check_attribute_names, line_records, manifest_lines, read_attribute_frames, read_manifest
 from .readers import read, resolve_reader
 from .recordio import iter_recordio
@@ -160,33 +161,68 @@ class Channel:
         yield from rebatch(_checked(source, self.name), batch_size)
 
     def _file_batches(self, batch_size: int) -> Iterator[tuple[Batch, str]]:
-        items = self.objects(epoch=0)  # File mode: one shuffle for the whole job
-        if self.data_type == "AugmentedManifestFile":
-            for start in range(0, len(items), _MANIFEST_BATCH):
-                part = items[start:start + _MANIFEST_BATCH]
-                yield line_records(part, self.attribute_names, self.s3_root, self.name), part[0][0]
+        if self.data_type != "AugmentedManifestFile":
+            yield from self._object_batches(batch_size, epoch=0)
             return
-        for path in items:
-            for batch in read(path, self.content_type, batch_size=batch_size, channel=self.name):
-                yield batch, str(path)
+        items = self.objects(epoch=0)  # File mode: one shuffle for the whole job
+        for start in range(0, len(items), _MANIFEST_BATCH):
+            part = items[start:start + _MANIFEST_BATCH]
+            yield line_records(part, self.attribute_names, self.s3_root, self.name), part[0][0]
 
     def _pipe_batches(self, batch_size: int, epoch: int) -> Iterator[tuple[Batch, str]]:
-        fifo = self.wait_for_pipe(epoch)
-        if self.record_wrapper is None:  # also unwrapped manifest attributes: the content type splits them
-            for batch in read(fifo, self.content_type, batch_size=batch_size, channel=self.name):
-                yield batch, str(fifo)
+        if self.data_type != "AugmentedManifestFile" or self.record_wrapper is None:
+            # unwrapped manifest attributes are plain bytes: the content type's reader splits them
+            yield from self._object_batches(batch_size, epoch)
             return
+        fifo = self.wait_for_pipe(epoch)
         with open(fifo, "rb") as stream:
-            if self.data_type == "AugmentedManifestFile":
-                for batch in read_attribute_frames(stream, self.attribute_names, batch_size, source=str(fifo),
-                                                   channel=self.name):
-                    yield batch, str(fifo)
-                return
-            for number, payload in enumerate(iter_recordio(stream, source=str(fifo), channel=self.name), 1):
+            for batch in read_attribute_frames(stream, self.attribute_names, batch_size, source=str(fifo),
+                                               channel=self.name):
+                yield batch, str(fifo)
+
+    def _object_batches(self, batch_size: int, epoch: int) -> Iterator[tuple[Batch, str]]:
+        for name, stream in self._object_streams(epoch):
+            for batch in read(stream, self.content_type, batch_size=batch_size, channel=self.name):
+                yield batch, name
+
+    def streams(self, epoch: int = 0) -> Iterator[tuple[str, object]]:
+        """This host's objects for ``epoch`` as ``(name, binary stream)`` pairs, in the channel's order.
+
+        For algorithms that parse whole objects themselves (series records, sentence pairs, corpora): File
+        mode opens the objects of :meth:`objects` (sharded, shuffled once for the job, manifests resolved);
+        Pipe mode reads the FIFO of ``epoch`` (already sharded and shuffled by the writer) as one stream,
+        or, with ``RecordWrapperType: RecordIO``, each frame as one object. Gzip is decompressed in every
+        mode. Each stream is closed when the caller moves to the next one.
+        """
+        if self.data_type == "AugmentedManifestFile":
+            raise ChannelDataError("an AugmentedManifestFile channel holds attribute records, not objects; "
+                                   "read it with batches()", channel=self.name)
+        return self._object_streams(epoch)
+
+    def _object_streams(self, epoch: int) -> Iterator[tuple[str, object]]:
+        if self.input_mode != "Pipe":
+            for path in self.objects(epoch=0):  # File mode: one shuffle for the whole job
+                with open_object(path, channel=self.name) as stream:
+                    yield str(path), stream
+            return
+        fifo = self.wait_for_pipe(epoch)
+        if self.record_wrapper is None:
+            with open_object(fifo, channel=self.name) as stream:
+                yield str(fifo), stream
+            return
+        with open(fifo, "rb") as raw:
+            for number, payload in enumerate(iter_recordio(raw, source=str(fifo), channel=self.name), 1):
                 name = f"{fifo} (object {number})"  # each frame wraps one whole object
-                for batch in read(_Named(payload, name), self.content_type, batch_size=batch_size,
-                                  channel=self.name):
-                    yield batch, name
+                with open_object(_Named(payload, name), channel=self.name) as stream:
+                    yield name, stream
+
+    def local_files(self) -> list[Path]:
+        """File mode: this host's object files in read order, for a library that reads files itself (XGBoost's
+        own libsvm parser). Pipe mode has no files, and an augmented manifest has no objects."""
+        if self.input_mode == "Pipe" or self.data_type == "AugmentedManifestFile":
+            raise ChannelDataError(f"a {self.input_mode}-mode {self.data_type} channel has no local files; read "
+                                   f"it with streams() or batches()", channel=self.name)
+        return [Path(p) for p in self.objects(epoch=0)]
 
     # ---------------------------------------------------------------------------------- objects
     def objects(self, epoch: int = 0) -> list:
@@ -237,6 +273,11 @@ class Channel:
                                        f"{self.timeout:g} s", channel=self.name)
             time.sleep(self.poll_interval)
         return fifo
+
+
+def is_channel(value) -> bool:
+    """Whether ``value`` is a training channel (rather than in-memory data or a path)."""
+    return isinstance(value, Channel)
 
 
 def _check_choice(field: str, value, allowed: tuple[str, ...], channel: str) -> None:

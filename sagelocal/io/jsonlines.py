@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import DataFormatError
-from .batch import Batch, rebatch
 from .csv import line_chunks
 
 _MISSING = object()

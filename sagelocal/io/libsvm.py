@@ -23,8 +23,8 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import DataFormatError
-from .batch import Batch, rebatch
 from .csv import line_chunks
 
 _SPACE, _COLON, _NEWLINE = ord(" "), ord(":"), ord("\n")

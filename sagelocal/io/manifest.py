@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import DataFormatError
 from ._streams import GZIP_ERRORS, guarded, maybe_gunzip, opened, source_name
-from .batch import Batch, rebatch
 from .csv import line_chunks
 from .jsonlines import parse_lines
 from .recordio import iter_recordio

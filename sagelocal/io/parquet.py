@@ -20,9 +20,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import DataFormatError
 from ._streams import seekable
-from .batch import Batch, rebatch
 
 
 def _pyarrow():

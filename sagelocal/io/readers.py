@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ..base.batch import Batch
 from ..base.errors import DataFormatError, UnsupportedContentTypeError
 from . import content_types as ct
 from ._streams import guarded, maybe_gunzip, opened, source_name
-from .batch import Batch
 from .csv import read_csv
 from .jsonlines import read_jsonlines
 from .libsvm import read_libsvm

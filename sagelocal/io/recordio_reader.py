@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import DataFormatError
 from ._protobuf import (
     _FIXED_DTYPES,
@@ -33,7 +34,6 @@ from ._protobuf import (
     _scan_record,
 )
 from ._streams import guarded, maybe_gunzip, opened, source_name
-from .batch import Batch, rebatch
 from .recordio import _HEADER, MAGIC, FrameReader
 
 _RUN_LIMIT = 1 << 16  # records decoded at once from one buffer (the buffer bounds it anyway)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..base.batch import Batch, rebatch
 from ..base.errors import DataFormatError
-from .batch import Batch, rebatch
 from .csv import line_chunks
 
 

@@ -31,9 +31,9 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from ..base.batch import Batch
 from ..base.errors import DataFormatError, UnsupportedContentTypeError
 from ..io import content_types as ct
-from ..io.batch import Batch
 from ..io.content_types import parse_content_type
 from .errors import UnsupportedAcceptError
 

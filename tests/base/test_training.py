@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
+from sagelocal.base.batch import ArraySource
 from sagelocal.base.training import EarlyStopping, MetricReporter, TrainingLoop, metric_line, metric_regex
-from sagelocal.io.batch import ArraySource
 
 
 class RunningMean:

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...base.batch import ArraySource, Batch
 from ...base.device import DEVICE_OPTION, resolve_device
 from ...base.errors import DataFormatError
 from ...base.estimator import Estimator
 from ...base.registry import register
 from ...base.training import TrainingLoop
-from ...io.batch import ArraySource, Batch
 from .declarations import HYPERPARAMETERS, check_hyperparameters
 from .kernels import Ensemble, LossSpec, Standardizer
 from .metrics import (

@@ -17,9 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ...base.batch import Batch
 from ...base.errors import DataFormatError
 from ...base.training import EarlyStopping
-from ...io.batch import Batch
 from .kernels import Ensemble, LossSpec, loss_and_grad, to_device
 from .metrics import calibrate
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ...base.batch import Batch
 from ...base.errors import ChannelError, DataFormatError, SagelocalError, UnsupportedContentTypeError
 from ...io import content_types as ct
-from ...io.batch import Batch
 
 _READ_BATCH = 1 << 20  # rows per batch read: one batch per file for most channels
 _DELIMITERS = ",\t;| "

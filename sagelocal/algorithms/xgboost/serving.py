@@ -142,8 +142,8 @@ class CSVRequest(RequestCodec):
 
     @cached_property
     def features(self) -> np.ndarray:
+        from ...base.batch import Batch
         from ...io import read
-        from ...io.batch import Batch
 
         label_size = self.params.get("label_size")
         if label_size is not None and label_size.strip() != "1":

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..base.errors import DataFormatError
+from .errors import DataFormatError
 
 Features = "np.ndarray | sp.csr_matrix"
 
