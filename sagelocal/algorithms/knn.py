@@ -153,7 +153,8 @@ class KNN(Estimator):
     def _check_hyperparameters(cls, values):
         problems = []
         target, dim = values["dimension_reduction_target"], values["feature_dim"]
-        if values["dimension_reduction_type"] is not None and target is not None and target >= dim:
+        # feature_dim is None before fit takes it from the data (the factory): this rule then waits for fit
+        if values["dimension_reduction_type"] is not None and None not in (target, dim) and target >= dim:
             problems.append(("dimension_reduction_target",
                              f"hyperparameter 'dimension_reduction_target' must be < feature_dim ({dim}); "
                              f"got {target}"))

@@ -102,7 +102,7 @@ class PCA(TransformerMixin, Estimator):
 
     @classmethod
     def _check_hyperparameters(cls, values):
-        if values["num_components"] > values["feature_dim"]:
+        if values["feature_dim"] is not None and values["num_components"] > values["feature_dim"]:
             return [("num_components", f"hyperparameter 'num_components' must be <= feature_dim "
                                        f"({values['feature_dim']}); got {values['num_components']}")]
         return []

@@ -26,6 +26,28 @@ from .hyperparameters import Hyperparameter, HyperparameterTable
 from .runtime import Runtime
 from .training import Metric, MetricReporter, TrainingLoop, metric_regex
 
+
+class _BeforeData:
+    """The ``train`` that :meth:`Estimator._resolve_hyperparameters` gets before any data is there."""
+
+    def __repr__(self) -> str:
+        return "BEFORE_DATA"
+
+
+#: Passed as ``train`` by :meth:`Estimator.validate_hyperparameters` (the factory, ``from_sagemaker``).
+BEFORE_DATA = _BeforeData()
+
+
+class _DataProbe:
+    """A stand-in training source showing which values ``_fill_from_data`` takes from the data."""
+
+    feature_dim = 1
+    n_rows = 1
+
+    def __getattr__(self, name):
+        return None
+
+
 #: Keyword options every estimator takes besides SageMaker's hyperparameters. They are sagelocal's
 #: own, never written to hyperparameters.json, and declared like hyperparameters.
 COMMON_OPTIONS: tuple[Hyperparameter, ...] = (
@@ -100,13 +122,37 @@ class Estimator(BaseEstimator):
         """Build from a ``hyperparameters.json`` dict, strictly, as the algorithm container does.
 
         Every value is parsed by its declared kind, unknown names and missing required ones are
-        reported together in one :class:`HyperparameterError`.
+        reported together in one :class:`HyperparameterError`; then every rule ``fit`` runs before it
+        reads data (those combining parameters, the options') runs too
+        (:meth:`validate_hyperparameters`).
         """
         hyperparameters = cls.hyperparameters.canonical(hyperparameters)
         parsed = cls.hyperparameters.parse(hyperparameters, require=True,
                                            check=cls._check_hyperparameters)
         given = {name: parsed[name] for name in cls.hyperparameters.names if name in hyperparameters}
-        return cls(**given, **options)
+        estimator = cls(**given, **options)
+        estimator.validate_hyperparameters()
+        return estimator
+
+    def validate_hyperparameters(self) -> None:
+        """Run now every hyperparameter rule ``fit`` runs (the constructor only stores values).
+
+        Each value, the required ones, the rules combining parameters and the sagelocal options are
+        checked; all problems are raised together in one :class:`HyperparameterError`. Values that
+        ``fit`` takes from the data (``feature_dim``, ...) may be left out, and the rules that need them
+        wait for ``fit``. ``sagelocal.estimator`` and ``from_sagemaker`` call this.
+        """
+        problems = []
+        try:
+            self._resolve_hyperparameters(BEFORE_DATA)
+        except HyperparameterError as error:
+            problems += error.problems
+        try:
+            self.option_table().parse(self._option_values())
+        except HyperparameterError as error:
+            problems += error.problems
+        if problems:
+            raise HyperparameterError(self.algorithm, problems)
 
     def to_sagemaker(self) -> dict[str, str]:
         """The ``hyperparameters.json`` dict of strings for this estimator's set values."""
@@ -143,7 +189,7 @@ class Estimator(BaseEstimator):
         train = self._as_source(X, y, "train")
         sources = {name: self._as_source(value, None, name) for name, value in given.items()}
         hp = self._resolve_hyperparameters(train)
-        self._options = self.option_table().parse({k: getattr(self, k) for k in self.option_defaults()})
+        self._options = self.option_table().parse(self._option_values())
         self._reset()
         self._reporter = MetricReporter(host=self.runtime.host)
         self._hp, self._sources = hp, sources
@@ -166,13 +212,29 @@ class Estimator(BaseEstimator):
         return TrainingLoop(epochs=epochs, batch_size=batch_size, reporter=self._reporter,
                             progress=self._options["progress"], **settings)
 
+    def _option_values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.option_defaults()}
+
     def _resolve_hyperparameters(self, train) -> dict[str, Any]:
-        """Validate the constructor's values, fill data-derived ones, check required ones."""
+        """Validate the constructor's values, fill data-derived ones, check required ones.
+
+        With ``train`` :data:`BEFORE_DATA` (no data yet), the values ``_fill_from_data`` would take from
+        the data are not demanded, and they are ``None`` for ``_check_hyperparameters``.
+        """
         values = self._hyperparameter_values()
         table = self.hyperparameters
         table.parse(values)  # report bad values before looking at the data
+        if train is BEFORE_DATA:
+            return self._resolve_before_data(values)
         values = self._fill_from_data(dict(values), train)
         return table.parse(values, require=True, check=self._check_hyperparameters)
+
+    def _resolve_before_data(self, values: dict[str, Any]) -> dict[str, Any]:
+        filled = self._fill_from_data(dict(values), _DataProbe())
+        from_data = {name for name in self.hyperparameters.names
+                     if values.get(name) is None and filled.get(name) is not None}
+        return self.hyperparameters.parse(values, require=True, check=self._check_hyperparameters,
+                                          excused=from_data)
 
     def _reset(self) -> None:
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
@@ -244,7 +306,11 @@ class Estimator(BaseEstimator):
     # -------------------------------------------------------------------- hooks to implement
     @classmethod
     def _check_hyperparameters(cls, values: dict[str, Any]) -> list[tuple[str, str]]:
-        """Cross-parameter problems as ``(name, message)`` pairs; individual values are valid."""
+        """Cross-parameter problems as ``(name, message)`` pairs; individual values are valid.
+
+        Also called before any data (:meth:`validate_hyperparameters`): values ``fit`` takes from the data
+        (``_fill_from_data``) are then ``None``, and rules needing them should skip (fit runs them again).
+        """
         return []
 
     def _fill_from_data(self, values: dict[str, Any], train) -> dict[str, Any]:

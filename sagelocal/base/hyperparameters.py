@@ -6,14 +6,33 @@ validation that reports every problem at once, the estimator's constructor signa
 ``get_params``, ``to_sagemaker()`` and the tuning search space.
 
 SageMaker passes every value as a string (``"true"``, ``"0.1"``, ``'["msd", "ssd"]'``, ``"auto"``);
-values are parsed by the *declared* kind, never sniffed.
+values are parsed by the *declared* kind, never sniffed, and as strictly as SageMaker parses them.
+
+How strings are read (one rule for every algorithm). The oracle is SageMaker's algorithm toolkit
+(``sagemaker_algorithm_toolkit/hyperparameter_validation.py``, used by the XGBoost container; the
+first-party algorithms' own validator is not public, and the SDK's descriptors convert with ``int()``
+too): an integer is ``int(text)``, a number ``float(text)``, a choice is compared exactly.
+
+* ``int``: what Python's ``int()`` reads: optional sign, decimal digits, optional surrounding whitespace
+  (``" 7 "``, ``"+7"``). ``"1.0"``, ``"1e3"``, ``"7."`` are not integers: SageMaker refuses them.
+* ``float``: what ``float()`` reads (surrounding whitespace included), except NaN.
+* ``categorical``, ``string``, ``bool`` and ``"auto"``: exact, no whitespace is stripped
+  (``"binary:logistic "`` is not a choice). ``bool`` and ``"auto"`` ignore case (the SDK sends
+  ``str(True)``, i.e. ``"True"``); a fully JSON-quoted value (``'"hinge"'``, as script-mode estimators send)
+  is unquoted.
+* lists: items follow the rules above (a JSON ``1.0`` in an integer list is refused like ``"1.0"``).
+
+Typed Python values (constructor keywords) are the caller's own objects: an integer kind takes ``int``,
+numpy integers and integral floats (``10.0``, as the SDK's ``int(value)`` would), never ``bool``,
+non-integral or non-finite numbers.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +95,10 @@ class Hyperparameter:
     doc: str = ""
     #: Other names the algorithm accepts for this parameter (XGBoost's ``learning_rate`` for ``eta``).
     aliases: tuple[str, ...] = ()
+    #: ``(text, predicate)``: the parameter only matters when the predicate (over the parsed values, ``None``
+    #: = not given) holds; otherwise a value of the right kind is accepted and its range and choices are not
+    #: applied (Linear Learner ignores ``num_classes`` unless multiclass).
+    used_when: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -114,16 +137,22 @@ class Hyperparameter:
 
         Raises ``_Invalid`` with a message saying what is allowed; callers collect these.
         """
-        if isinstance(value, str):
-            value = value.strip()
-            if self.auto and value.lower() == AUTO:
-                return AUTO
-            value = self._from_string(value)
-        elif self.auto and value == AUTO:
+        if self._is_auto(value):
             return AUTO
-        value = self._coerce(value)
+        value = self._parse_kind(value)
         self._check(value)
         return value
+
+    def _is_auto(self, value: Any) -> bool:
+        return self.auto and isinstance(value, str) and value.lower() == AUTO
+
+    def _parse_kind(self, value: Any) -> Any:
+        """``value`` parsed by kind (strings as the module docstring says), before range and choices."""
+        if self._is_auto(value):  # exact but for case, like a choice
+            return AUTO
+        if isinstance(value, str):
+            value = self._from_string(value)
+        return self._coerce(value)
 
     def _from_string(self, text: str) -> Any:
         kind = self.kind
@@ -140,9 +169,13 @@ class Hyperparameter:
             if lowered in ("true", "false"):
                 return lowered == "true"
             raise _Invalid
-        if kind in ("int", "float"):
+        if kind == "int":
+            return _int_from_text(text)
+        if kind == "float":
             try:
-                return float(text) if kind == "float" or not _is_int_text(text) else int(text)
+                if not text.isascii():
+                    raise ValueError
+                return float(text)  # the toolkit's ContinuousHyperparameter: float(value)
             except ValueError:
                 raise _Invalid from None
         if kind in ("int_list", "float_list"):
@@ -150,11 +183,13 @@ class Hyperparameter:
                 parsed = json.loads(text)
             except ValueError:
                 # The developer guide writes lists comma-separated: "1,2,3" or "[1,2,3]".
-                parsed = [p for p in text.strip("[]").split(",") if p.strip()]
+                parsed = [p for p in text.strip().strip("[]").split(",") if p.strip()]
             if not isinstance(parsed, list):
                 parsed = [parsed]
+            if kind == "int_list" and any(isinstance(p, float) for p in parsed):
+                raise _Invalid  # "[1.0]" writes an integer as "1.0", which int() refuses
             item = Hyperparameter(self.name, "int" if kind == "int_list" else "float")
-            return [item._from_string(p.strip()) if isinstance(p, str) else p for p in parsed]
+            return [item._from_string(p) if isinstance(p, str) else p for p in parsed]
         try:  # json
             return json.loads(text)
         except ValueError:
@@ -202,21 +237,34 @@ class Hyperparameter:
         return str(value)
 
 
-def _is_int_text(text: str) -> bool:
-    body = text[1:] if text[:1] in "+-" else text
-    return body.isdigit()
+def _int_from_text(text: str) -> int:
+    """An integer string read as SageMaker's algorithm toolkit reads it: ``int(text)``.
+
+    So an optional sign, digits and surrounding whitespace (``" 7 "``, ``"+7"``; Python's ``int`` also
+    allows ``_`` between digits) are accepted, and ``"1.0"``, ``"1e3"``, ``"7."``, ``""`` are not integers.
+    Only ASCII is read (``int`` would also take other scripts' digits, which no SageMaker client writes).
+    """
+    if not text.isascii():
+        raise _Invalid
+    try:
+        return int(text)
+    except ValueError:
+        raise _Invalid from None
 
 
 def _as_int(value: Any) -> int:
+    """A typed value as an integer: ``int`` and numpy integers exactly, integral finite floats converted."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         raise _Invalid
+    if hasattr(value, "__index__"):  # int, numpy integers: exact, however large
+        return operator.index(value)
     try:
         as_float = float(value)
     except (TypeError, ValueError):
         raise _Invalid from None
     if not math.isfinite(as_float) or as_float != int(as_float):
         raise _Invalid
-    return int(value) if isinstance(value, int) else int(as_float)
+    return int(as_float)
 
 
 def _as_float(value: Any) -> float:
@@ -302,13 +350,14 @@ class HyperparameterTable:
         return {hp.name: hp.constructor_default for hp in self.entries}
 
     def parse(self, values: Mapping[str, Any], *, require: bool = False,
-              check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
-              ) -> dict[str, Any]:
+              check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
+              excused: Collection[str] = ()) -> dict[str, Any]:
         """Parse and validate ``values`` (strings or typed); return every parameter, typed.
 
         Unknown names, values of the wrong kind or out of range, and (with ``require``) missing
         required ones are all collected and raised together in one :class:`HyperparameterError`.
         ``None`` means "not given". ``check`` adds cross-parameter problems once the parts are valid.
+        ``excused`` names are not demanded by ``require`` (values ``fit`` will take from the data).
         """
         values = self.canonical(values)
         problems: list[tuple[str, str]] = []
@@ -317,6 +366,7 @@ class HyperparameterTable:
                 problems.append((name, f"unknown hyperparameter '{name}'; "
                                        f"known: {', '.join(sorted(self._by_name))}"))
         parsed: dict[str, Any] = {}
+        unused: dict[str, Any] = {}  # used_when parameters whose value is valid but for range or choices
         for hp in self.entries:
             raw = values.get(hp.name)
             if raw is None:
@@ -325,11 +375,24 @@ class HyperparameterTable:
             try:
                 parsed[hp.name] = hp.parse(raw)
             except _Invalid:
+                parsed[hp.name] = hp.constructor_default
+                if hp.used_when is not None:
+                    try:
+                        parsed[hp.name] = hp._parse_kind(raw)
+                        unused[hp.name] = raw
+                        continue
+                    except _Invalid:
+                        pass
                 problems.append((hp.name, f"hyperparameter '{hp.name}' must be {hp.allowed()}; "
                                           f"got {_show(raw)}"))
-                parsed[hp.name] = hp.constructor_default
+        for name, raw in unused.items():  # out of range: a problem only where the parameter is used
+            hp = self._by_name[name]
+            if hp.used_when[1](parsed):
+                problems.append((name, f"hyperparameter '{name}' must be {hp.allowed()} when "
+                                       f"{hp.used_when[0]}; got {_show(raw)}"))
+                parsed[name] = hp.constructor_default
         if require:
-            problems += self._missing(parsed, {name for name, _ in problems})
+            problems += self._missing(parsed, {name for name, _ in problems} | set(excused))
         if check is not None and not problems:
             problems += check(parsed)
         if problems:

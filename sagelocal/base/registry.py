@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import UnknownAlgorithmError
+from .errors import HyperparameterError, UnknownAlgorithmError
 
 #: Every SageMaker built-in, by image name, with its SDK v2 class name where the SDK has one.
 BUILTINS: dict[str, str | None] = {
@@ -53,12 +53,24 @@ def get_class(name: str) -> type:
 def estimator(name: str, **hyperparameters: Any):
     """A new estimator of algorithm ``name`` from SageMaker-style strings or typed values.
 
-    Values are parsed by their declared kinds and validated now (all problems reported together);
-    required values that ``fit`` can take from the data (such as ``feature_dim``) may be left out.
+    Values are parsed by their declared kinds and validated now, with every rule ``fit`` runs before it
+    reads data: each value, the required ones, the rules combining parameters (e.g. Linear Learner's
+    multiclass ``num_classes``) and the sagelocal options; all problems are reported together in one
+    :class:`HyperparameterError`. Required values that ``fit`` can take from the data (such as
+    ``feature_dim``) may be left out; the rules that need them run in ``fit``.
     """
     cls = get_class(name)
     hyperparameters = cls.hyperparameters.canonical(hyperparameters)
     options = {k: hyperparameters.pop(k) for k in list(hyperparameters) if k in cls.option_defaults()}
-    parsed = cls.hyperparameters.parse(hyperparameters)
-    given = {k: parsed[k] for k in hyperparameters if k in cls.hyperparameters}
-    return cls(**given, **options)
+    problems, parsed = [], {}
+    for table, values in ((cls.hyperparameters, hyperparameters), (cls.option_table(), options)):
+        try:
+            parsed.update(table.parse(values))
+        except HyperparameterError as error:  # each value first, options included, all together
+            problems += error.problems
+    if problems:
+        raise HyperparameterError(cls.algorithm, problems)
+    given = {k: parsed[k] for k in [*hyperparameters, *options]}
+    estimator = cls(**given)
+    estimator.validate_hyperparameters()
+    return estimator

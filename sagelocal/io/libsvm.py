@@ -6,6 +6,12 @@ file therefore reads with an empty column 0, which changes no model; :func:`read
 ``zero_based=False`` to shift such files down instead. sagelocal does not copy the XGBoost container's
 inference heuristic (shift when the smallest index is >= 1), which depends on the payload.
 
+An index with an empty value at the end of a line (``8:``, as in the abalone files of SageMaker's XGBoost
+examples) reads as an explicit 0 at that index. XGBoost's parser, which the SageMaker XGBoost container uses,
+accepts it there too and keeps the index; the value it stores is whatever number its scan finds next (0 at the
+end of the file, else usually the next line's label, which is a misparse sagelocal does not copy). Elsewhere
+on a line (``8: 9:2``) XGBoost refuses the whole file, and sagelocal refuses the line, naming file and record.
+
 A file declares no width, so each batch is a CSR matrix as wide as the largest index seen so far + 1;
 :meth:`Batch.concat` widens earlier parts, so reading a whole file gives its full width.
 
@@ -89,12 +95,22 @@ def _parse_fast(chunk: bytes, labels: bool):
     raw = np.frombuffer(chunk, np.uint8)
     events = np.flatnonzero((raw == _SPACE) | (raw == _COLON) | (raw == _NEWLINE))  # where each token ends
     kinds = raw[events]
-    if events.size == 0 or events[0] == 0 or (np.diff(events) == 1).any():
+    if events.size == 0 or events[0] == 0:
         return None  # an empty token
     roles = _roles(kinds, labels)
     if roles is None:
         return None
     starts_line, is_index, is_weight, is_value = roles
+    empty = np.zeros(events.size, bool)
+    empty[1:] = np.diff(events) == 1
+    if empty.any():
+        # "index:" at a line end reads as index:0 (see the module docstring): a '0' goes in before the
+        # newline. Any other empty token (repeated spaces, "8: 9:2") is left to the line-by-line parser.
+        fill = empty & is_value & (kinds == _NEWLINE)
+        if (empty & ~fill).any():
+            return None
+        raw = np.insert(raw, events[fill], np.uint8(ord("0")))
+        events = events + np.cumsum(fill)
     indices, blanked = _integers(raw, events, is_index)
     if indices is None:
         return None
@@ -175,14 +191,17 @@ def _parse_slowly(chunk: bytes, line: int, labels: bool, where: dict):
             y.append(_number(label, number, "label", where))
             w.append(_number(weight, number, "weight", where) if weight else None)
             tokens = tokens[1:]
-        for token in tokens:
+        for position, token in enumerate(tokens, 1):
             index, colon, value = token.partition(b":")
-            if not colon or not value:
+            if not colon:
                 raise DataFormatError(f"token {_shown(token)} is not index:value", record=number, **where)
             if index == b"qid":
                 raise DataFormatError("qid (query ids) is not supported", record=number, **where)
+            if not value and position < len(tokens):  # "8: 9:2": XGBoost's parser refuses the file too
+                raise DataFormatError(f"token {_shown(token)} has no value; an index without a value is "
+                                      f"only read (as 0) at the end of a line", record=number, **where)
             indices.append(_index(index, number, where))
-            values.append(_number(value, number, "value", where))
+            values.append(_number(value, number, "value", where) if value else 0.0)
         indptr.append(len(indices))
     weights = None
     if any(v is not None for v in w):

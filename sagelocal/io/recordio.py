@@ -351,31 +351,64 @@ def write_spmatrix_to_sparse_tensor(stream, matrix, labels=None) -> None:
     _write_sparse(stream, _resolve_kind(matrix.dtype), matrix.tocsr(), label_kind, label_rows)
 
 
-def write_recordio_protobuf(stream, X, labels=None) -> None:
-    """Write features and optional labels as float32 RecordIO-protobuf, the format algorithms train on.
+def _writer_kind(dtype: np.dtype) -> str:
+    """:func:`write_recordio_protobuf`'s tensor type: the SDK's for the dtypes it writes, int32 as its int64
+    (Int32Tensor), and Float32Tensor for every other dtype (bool, float16, small ints, ...), which the SDK
+    refuses."""
+    if dtype in (np.dtype(np.int32), np.dtype(np.int64)):
+        return "int32"
+    try:
+        return _resolve_kind(dtype)
+    except ValueError:
+        return "float32"
 
-    Dense inputs (arrays, DataFrames) become dense tensors; scipy sparse matrices become sparse tensors
-    with keys and shape. ``labels`` may be (n,) for scalar labels or (n, k) for vector labels.
+
+def _writer_rows(values, what: str) -> tuple[str, np.ndarray]:
+    """(tensor type, values) for ``values``, cast to float32 where that is the type."""
+    kind = _writer_kind(values.dtype)
+    if kind == "float32" and values.dtype != np.float32:
+        try:
+            values = values.astype(np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what} must be numeric; got dtype {values.dtype}: {exc}") from None
+    return kind, values
+
+
+def write_recordio_protobuf(stream, X, labels=None) -> None:
+    """Write features and optional labels as RecordIO-protobuf, byte-identical to the SageMaker SDK.
+
+    Dense inputs (arrays, DataFrames) are written as the SDK's ``write_numpy_to_dense_tensor`` writes
+    them, scipy sparse matrices as its ``write_spmatrix_to_sparse_tensor`` (keys in CSR order, explicit
+    zeros kept, ``shape = [n_columns]``). The tensor type follows the dtype, features and labels each by
+    their own, as in the SDK: float32 -> Float32Tensor, float64 -> Float64Tensor, int64 -> Int32Tensor
+    (values outside int32 raise ``ValueError``, as the SDK does). int32, which the SDK refuses, is written
+    as the Int32Tensor the SDK writes for the same values as int64; other dtypes (bool, float16, small
+    ints), which it refuses too, as Float32Tensor. SageMaker's first-party algorithms train on Float32
+    tensors only: give float32 arrays (``X.astype("float32")``) for files meant for them.
+
+    ``labels`` may be (n,) for scalar labels, as in the SDK, or (n, k) for vector labels (k values in
+    ``label["values"]``, a sagelocal extension).
     """
     if sp.issparse(X):
-        features = sp.csr_matrix(X, dtype=np.float32)
+        kind, features = _writer_rows(X.tocsr(), "X")
     else:
-        features = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32)
+        features = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X)
         if features.ndim != 2:
             raise ValueError(f"X must be 2-dimensional (rows x features); got shape {features.shape}")
-    label_rows = None
+        kind, features = _writer_rows(features, "X")
+    label_kind = label_rows = None
     if labels is not None:
-        label_rows = np.asarray(labels.to_numpy() if hasattr(labels, "to_numpy") else labels, np.float32)
+        label_rows = np.asarray(labels.to_numpy() if hasattr(labels, "to_numpy") else labels)
         if label_rows.ndim == 1:
             label_rows = label_rows.reshape(-1, 1)
         if label_rows.ndim != 2 or label_rows.shape[0] != features.shape[0]:
             raise ValueError(f"labels must have shape ({features.shape[0]},) or ({features.shape[0]}, k); "
                              f"got {np.shape(labels)}")
-    label_kind = None if label_rows is None else "float32"
+        label_kind, label_rows = _writer_rows(label_rows, "labels")
     if sp.issparse(features):
-        _write_sparse(stream, "float32", features, label_kind, label_rows)
+        _write_sparse(stream, kind, features, label_kind, label_rows)
     else:
-        _write_dense(stream, "float32", features, label_kind, label_rows)
+        _write_dense(stream, kind, features, label_kind, label_rows)
 
 
 def encode_records(records: list[dict]) -> bytes:

@@ -16,6 +16,11 @@ Algorithms plug in special handling without touching this module: an estimator c
 types to its own subclasses in ``request_codecs`` / ``response_codecs`` (XGBoost's CSV rules, its
 selectable output), and override ``_serving_input`` to turn a decoded request into what its
 ``predict_records`` takes (DeepAR's JSON instances and ``configuration``).
+
+A request without ``Accept`` (or with ``*/*``) is answered in ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``,
+else in the algorithm's ``default_accept``: ``application/json`` for most, ``text/csv`` for XGBoost, and
+:data:`SAME_AS_REQUEST` for the algorithms whose content type and accept must be identical (Seq2Seq,
+BlazingText), which answer in the request's own content type.
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ LIBSVM = ct.LIBSVM
 __all__ = [
     "CSVRequest", "CSVResponse", "JSONLinesRequest", "JSONLinesResponse", "JSONRequest", "JSONResponse",
     "LibSVMRequest", "RecordIOProtobufRequest", "RecordIOProtobufResponse", "RequestCodec", "ResponseCodec",
-    "REQUEST_CODECS", "RESPONSE_CODECS", "UnsupportedAcceptError", "encode_response", "instances_to_features",
-    "request_codec", "request_options", "response_codec",
+    "REQUEST_CODECS", "RESPONSE_CODECS", "SAME_AS_REQUEST", "UnsupportedAcceptError", "encode_response",
+    "instances_to_features", "request_codec", "request_options", "response_codec",
 ]
 
 _READ_BATCH = 1 << 16
@@ -476,6 +481,12 @@ RESPONSE_CODECS: dict[str, type[ResponseCodec]] = {
 
 
 # --------------------------------------------------------------------------------------- negotiation
+#: ``default_accept`` of an algorithm that answers a request without ``Accept`` (or ``*/*``) in the
+#: request's own content type: Seq2Seq ("Content type and accept must be identical") and BlazingText
+#: ("Content-Type and Accept must match"). Not a media type, so it can never be mistaken for one.
+SAME_AS_REQUEST = "same-as-request"
+
+
 def _media_types(declared) -> list[str]:
     out = []
     for value in declared:
@@ -508,17 +519,21 @@ def request_codec(model, content_type: str | None) -> tuple[type[RequestCodec], 
     return codec, params
 
 
-def response_codec(model, accept: str | None, default: str | None = None
+def response_codec(model, accept: str | None, default: str | None = None, *, content_type: str | None = None
                    ) -> tuple[type[ResponseCodec], dict[str, str]]:
     """The response codec class answering ``accept`` and the chosen type's parameters.
 
     ``accept`` may list several types (``"application/json, text/csv;q=0.5"``); the first one the
     algorithm answers in wins (``q=0`` entries are skipped). A missing ``Accept`` or ``*/*`` means
-    ``default`` (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``), else the algorithm's ``default_accept``.
-    None supported raises :class:`UnsupportedAcceptError` (HTTP 406).
+    ``default`` (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``), else the algorithm's ``default_accept``;
+    for a ``default_accept`` of :data:`SAME_AS_REQUEST`, the request's media type ``content_type`` (JSON
+    when it is not given or the algorithm does not answer in it). None supported raises
+    :class:`UnsupportedAcceptError` (HTTP 406).
     """
     answered = _media_types(model.response_content_types)
     fallback = default or getattr(model, "default_accept", None) or JSON
+    if fallback == SAME_AS_REQUEST:
+        fallback = _request_media(model, content_type, answered)
     entries = [e for e in (accept or "").split(",") if e.strip()] or ["*/*"]
     for entry in entries:
         try:
@@ -537,6 +552,19 @@ def response_codec(model, accept: str | None, default: str | None = None
             return codec, params
     raise UnsupportedAcceptError(f"accept type '{accept}' is not supported by {model.algorithm}; "
                                  f"supported: {', '.join(answered)}")
+
+
+def _request_media(model, content_type: str | None, answered: list[str]) -> str:
+    """The request's media type, for algorithms answering in it (see :func:`response_codec`)."""
+    media = None
+    if content_type and content_type.strip():
+        try:
+            media = parse_content_type(content_type)[0]
+        except UnsupportedContentTypeError:
+            media = None
+    if media in answered:
+        return media
+    return JSON if JSON in answered or not answered else answered[0]
 
 
 def request_options(model, params: dict[str, str]) -> dict[str, Any]:

@@ -101,7 +101,7 @@ class Invoker:
         self.check_size(len(body))
         model = self.model
         decoder, request_params = request_codec(model, content_type)
-        encoder, accept_params = response_codec(model, accept, self.default_accept)
+        encoder, accept_params = response_codec(model, accept, self.default_accept, content_type=content_type)
         if not body:  # contracts §5.3: an empty request body is answered 204
             return Answer(204, b"", encoder.media_type)
         request = decoder(body, request_params)

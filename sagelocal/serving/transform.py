@@ -178,7 +178,7 @@ class _Job:
         self.content_type, self.accept = content_type, accept
         try:  # a bad Content-Type or Accept fails the job before any file
             request_codec(model, content_type)
-            self.encoder, _ = response_codec(model, accept)
+            self.encoder, _ = response_codec(model, accept, content_type=content_type)
         except SagelocalError as exc:
             raise TransformError(str(exc)) from None
         self.input_filter = self._path("input_filter", input_filter, inclusive_slice_end)

@@ -471,3 +471,36 @@ def test_device_cuda_without_a_gpu_is_rejected():
         pytest.skip("a CUDA device is present")
     with pytest.raises(HyperparameterError, match="'device'"):
         LL(predictor_type="regressor", device="cuda").fit(np.ones((5, 2)), np.ones(5))
+
+
+@pytest.mark.filterwarnings("ignore:.*SDK v2")
+def test_num_classes_is_accepted_and_ignored_unless_multiclass():
+    # The SDK's own tests send num_classes="1" for a binary classifier; the Developer Guide says the
+    # algorithm ignores num_classes unless predictor_type is multiclass_classifier.
+    X, y = make_classification(n_samples=120, n_features=4, random_state=0)
+    for kind, value in [("binary_classifier", "1"), ("regressor", "2"), ("binary_classifier", "0")]:
+        strings = {"predictor_type": kind, "num_classes": value, "num_models": "1", "epochs": "1"}
+        est = LL.from_sagemaker(strings)
+        assert sagelocal.estimator("linear-learner", **strings).get_params() == est.get_params()
+        est.fit(X.astype(np.float32), y.astype(np.float32))
+        assert est.predict(X[:3]).shape == (3,)
+    with pytest.raises(HyperparameterError) as info:  # still an integer
+        LL.from_sagemaker({"predictor_type": "binary_classifier", "num_classes": "two"})
+    assert info.value.names == ["num_classes"]
+    for strings in ({"predictor_type": "multiclass_classifier", "num_classes": "2"},
+                    {"num_classes": "2"}):  # predictor_type unknown: the range still applies
+        with pytest.raises(HyperparameterError) as info:
+            LL.from_sagemaker(strings)
+        assert "num_classes" in info.value.names
+        assert "[3, 1000000]" in str(info.value) and "got '2'" in str(info.value)
+    with pytest.raises(HyperparameterError, match="'num_classes'"):
+        LL(predictor_type="multiclass_classifier", num_classes=2).fit(X, y)
+    sagemaker = pytest.importorskip("sagemaker")
+    boto3 = pytest.importorskip("boto3")
+    sdk = sagemaker.LinearLearner(
+        role="arn:aws:iam::123456789012:role/Dummy", instance_count=1, instance_type="ml.m5.large",
+        sagemaker_session=sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1")),
+        data_location="s3://dummy-bucket/records", predictor_type="binary_classifier", num_classes=1)
+    sdk.feature_dim, sdk.mini_batch_size = 4, 50
+    assert sdk.hyperparameters()["num_classes"] == "1"
+    assert LL.from_sagemaker(sdk.hyperparameters()).num_classes == 1

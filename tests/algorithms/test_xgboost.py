@@ -431,3 +431,67 @@ def test_channel_content_type_is_checked_by_the_container(tmp_path):
     (tmp_path / "input" / "data" / "train").mkdir(parents=True)
     with pytest.raises(ChannelError, match="not supported"):
         open_channels(XGBoost, Layout(tmp_path), {"train": {"ContentType": "application/json"}})
+
+
+# The container parses integers with int(value) (so "1.0" and "1e3" fail, surrounding spaces pass), floats
+# with float(value), and compares choices and each comma-separated token exactly.
+@pytest.mark.parametrize("values, name", [
+    ({"num_round": "1.0"}, "num_round"),
+    ({"num_round": "1e3"}, "num_round"),
+    ({"max_depth": "1e3"}, "max_depth"),
+    ({"max_depth": "6.0"}, "max_depth"),
+    ({"num_class": "3.0", "objective": "multi:softmax"}, "num_class"),
+    ({"objective": "binary:logistic "}, "objective"),
+    ({"objective": " binary:logistic"}, "objective"),
+    ({"objective": '"binary:logistic"'}, "objective"),
+    ({"save_model_on_termination": " true"}, "save_model_on_termination"),
+    ({"save_model_on_termination": "True"}, "save_model_on_termination"),
+    ({"tree_method": "hist "}, "tree_method"),
+    ({"tree_method": " auto"}, "tree_method"),
+    ({"eval_metric": "rmse, mae"}, "eval_metric"),
+    ({"eval_metric": " rmse"}, "eval_metric"),
+    ({"eval_metric": "rmse,"}, "eval_metric"),
+    ({"eval_metric": " error@0.5", "objective": "binary:logistic"}, "eval_metric"),
+    ({"updater": "grow_colmaker, prune"}, "updater"),
+])
+def test_strings_are_parsed_as_strictly_as_the_container(values, name):
+    strings = {"num_round": "2", **values}
+    for build in (XGBoost.from_sagemaker, lambda s: sagelocal.estimator("xgboost", **s),
+                  lambda s: XGBoost(**s).fit(*_binary(40))):
+        with pytest.raises(HyperparameterError) as info:
+            build(strings)
+        assert info.value.names == [name]
+        message = str(info.value)
+        assert f"'{name}'" in message and repr(values[name]) in message and "must be" in message
+
+
+def test_what_the_container_accepts_is_accepted():
+    # int() and float() accept surrounding whitespace and a sign; error@t takes spaces around t
+    hp = _resolved(num_round=" 7 ", max_depth="+3", eta=" 0.25", seed="-5", eval_metric="error@ 0.4,logloss",
+                   objective="binary:logistic")
+    assert (hp["num_round"], hp["max_depth"], hp["eta"], hp["seed"]) == (7, 3, 0.25, -5)
+    assert hp["eval_metric"] == "error@ 0.4,logloss"
+    # typed Python values: integral numbers (numpy's too) are integers; others are refused
+    est = XGBoost(num_round=np.int64(3), max_depth=2.0, nthread=1).fit(*_binary(40))
+    assert est.hyperparameters_["num_round"] == 3 and est.hyperparameters_["max_depth"] == 2
+    with pytest.raises(HyperparameterError, match="'num_round'"):
+        XGBoost(num_round=2.5).fit(*_binary(40))
+
+
+def test_kfold_on_a_libsvm_channel_with_an_index_without_a_value(tmp_path):
+    # The abalone multiclass files of SageMaker's XGBoost examples end some lines with "8:" (no value).
+    rng = np.random.default_rng(5)
+    lines = []
+    for i in range(90):
+        values = rng.uniform(0.1, 1.0, 8)
+        tokens = [f"{j + 1}:{v:.4f}" for j, v in enumerate(values)]
+        if i % 7 == 0:
+            tokens[-1] = "8:"
+        lines.append(" ".join([str(i % 3), *tokens]))
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "abalone.libsvm").write_text("\n".join(lines) + "\n")
+    est = XGBoost.from_sagemaker({"num_round": "3", "objective": "multi:softmax", "num_class": "3", "_kfold": "3",
+                                  "eval_metric": "merror", "nthread": "1"})
+    est.fit(Channel(tmp_path / "train", "text/libsvm"))
+    assert len(est.boosters_) == 3 and est.out_of_fold_.shape[0] == 90
+    assert "validation:merror" in est.metrics_

@@ -103,7 +103,7 @@ def test_csv_requests_and_responses(binary):
     p = est.predict(X[:3]).tolist()
     answer = invoker.invoke(_csv(X[:3]), "text/csv", None)  # no Accept: text/csv, as the container
     assert answer.status == 200 and answer.content_type == "text/csv"
-    assert answer.body.decode() == "\n".join(str(v) for v in p)
+    assert answer.body.decode() == "".join(f"{v}\n" for v in p)  # every row ends with a newline, as the container
     answer = invoker.invoke(_csv(X[:3]), "text/csv", "application/json")
     assert json.loads(answer.body) == {"predictions": [{"score": v} for v in p]}
     semicolons = _csv(X[:3]).replace(b",", b";")

@@ -25,7 +25,7 @@ TABLE = HyperparameterTable("demo-algo", [
 
 
 @pytest.mark.parametrize("name, text, expected", [
-    ("feature_dim", "10", 10), ("feature_dim", "10.0", 10), ("feature_dim", " 7 ", 7),
+    ("feature_dim", "10", 10), ("feature_dim", " 7 ", 7), ("feature_dim", "+7", 7),
     ("learning_rate", "0.1", 0.1), ("learning_rate", "auto", "auto"), ("learning_rate", "AUTO", "auto"),
     ("learning_rate", "1", 1.0),
     ("use_bias", "true", True), ("use_bias", "True", True), ("use_bias", "FALSE", False),
@@ -107,3 +107,49 @@ def test_cross_parameter_check_runs_once_values_are_valid():
     with pytest.raises(HyperparameterError) as info:  # invalid parts first: check not consulted
         TABLE.parse({"feature_dim": "0"}, require=True, check=check)
     assert info.value.names == ["feature_dim"]
+
+
+# SageMaker's algorithm toolkit parses an integer string with int(value), a number with float(value), and
+# compares a choice exactly: "1.0" and "1e3" are not integers, and only numbers may carry surrounding spaces.
+@pytest.mark.parametrize("name, text", [
+    ("feature_dim", "10.0"), ("feature_dim", "1e3"), ("feature_dim", "7."), ("epochs", "2.0"),
+    ("layers", "[1.0, 2]"), ("layers", "1.0,2"), ("num_classes", "3e0"),
+    ("loss", "hinge "), ("loss", " hinge"), ("use_bias", " true"), ("use_bias", "false\n"),
+    ("learning_rate", " auto"), ("learning_rate", "auto "),
+])
+def test_integers_and_choices_are_read_as_sagemaker_reads_them(name, text):
+    with pytest.raises(HyperparameterError) as info:
+        TABLE.parse({name: text})
+    assert info.value.names == [name] and repr(text) in str(info.value)
+
+
+def test_numbers_keep_surrounding_whitespace_and_typed_integral_values():
+    assert TABLE.parse({"learning_rate": " 0.5\n", "epochs": "\t3 "})["learning_rate"] == 0.5
+    import numpy as np
+
+    parsed = TABLE.parse({"feature_dim": np.int64(2**60 + 1), "epochs": 4.0, "layers": [np.int32(2), 3.0]})
+    assert parsed["feature_dim"] == 2**60 + 1 and type(parsed["feature_dim"]) is int
+    assert parsed["epochs"] == 4 and type(parsed["epochs"]) is int and parsed["layers"] == [2, 3]
+    for value in (4.5, float("inf"), True):
+        with pytest.raises(HyperparameterError):
+            TABLE.parse({"epochs": value})
+
+
+def test_a_range_applies_only_when_the_parameter_is_used():
+    table = HyperparameterTable("demo-algo", [
+        Hyperparameter("kind", "categorical", REQUIRED, choices=("binary", "multiclass")),
+        Hyperparameter("classes", "int", None, range=(3, 10),
+                       used_when=("kind is multiclass", lambda v: v["kind"] in (None, "multiclass"))),
+    ])
+    assert table.parse({"kind": "binary", "classes": "1"})["classes"] == 1  # parsed, range not applied
+    for values in ({"kind": "multiclass", "classes": "1"}, {"classes": "1"}):
+        with pytest.raises(HyperparameterError) as info:
+            table.parse(values)
+        assert info.value.names == ["classes"]
+        assert "in [3, 10] when kind is multiclass; got '1'" in str(info.value)
+    with pytest.raises(HyperparameterError, match="'classes' must be an integer"):
+        table.parse({"kind": "binary", "classes": "x"})
+
+
+def test_excused_values_are_not_demanded():
+    assert TABLE.parse({}, require=True, excused={"feature_dim"})["feature_dim"] is None

@@ -42,3 +42,45 @@ def test_factory_validates_values_and_passes_options():
     with pytest.raises(sagelocal.HyperparameterError) as info:
         sagelocal.estimator("pca", num_components="-1", subtract_mean="maybe")
     assert set(info.value.names) == {"num_components", "subtract_mean"}
+
+
+def test_factory_and_from_sagemaker_run_every_rule_fit_runs():
+    cases = [  # (algorithm, strings, the parameter fit would refuse)
+        ("linear-learner", {"predictor_type": "multiclass_classifier"}, "num_classes"),
+        ("linear-learner", {"predictor_type": "regressor", "loss": "logistic"}, "loss"),
+        ("knn", {"k": "3", "predictor_type": "classifier", "dimension_reduction_type": "sign"},
+         "dimension_reduction_target"),
+        ("knn", {"k": "3", "predictor_type": "classifier", "index_type": "faiss.IVFPQ", "index_metric": "COSINE"},
+         "index_metric"),
+        ("xgboost", {"num_round": "2", "eval_metric": "auc"}, "eval_metric"),
+        ("xgboost", {"num_round": "2", "objective": "multi:softmax"}, "num_class"),
+        ("xgboost", {"eval_metric": "rmse"}, "num_round"),  # required and not taken from the data
+        ("pca", {"num_components": "3", "random_state": "-1"}, "random_state"),  # options are checked too
+    ]
+    for name, strings, parameter in cases:
+        with pytest.raises(sagelocal.HyperparameterError) as info:
+            sagelocal.estimator(name, **strings)
+        assert info.value.names == [parameter], (name, strings)
+        assert f"'{parameter}'" in str(info.value)
+    with pytest.raises(sagelocal.HyperparameterError) as info:
+        sagelocal.KNN.from_sagemaker({"k": "3", "predictor_type": "classifier", "sample_size": "10",
+                                      "feature_dim": "5"}, random_state=-1)
+    assert info.value.names == ["random_state"]
+
+
+def test_factory_leaves_values_fit_takes_from_the_data_to_fit():
+    # feature_dim (and KNN's sample_size, PCA's mini_batch_size) are filled by fit from the data
+    import numpy as np
+
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    knn = sagelocal.estimator("knn", k="3", predictor_type="classifier", dimension_reduction_type="sign",
+                              dimension_reduction_target="4")
+    assert knn.feature_dim is None and knn.fit(X, y).hyperparameters_["feature_dim"] == 6
+    assert sagelocal.estimator("pca", num_components="8").num_components == 8  # checked against the data at fit
+    with pytest.raises(sagelocal.HyperparameterError, match="'num_components'"):
+        sagelocal.estimator("pca", num_components="8").fit(X)
+    with pytest.raises(sagelocal.HyperparameterError, match="'dimension_reduction_target'"):
+        sagelocal.estimator("knn", k="3", predictor_type="classifier", dimension_reduction_type="sign",
+                            dimension_reduction_target="6", feature_dim="6")
+    sagelocal.estimator("kmeans", k="2")

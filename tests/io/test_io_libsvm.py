@@ -145,3 +145,61 @@ def test_vectorised_and_line_by_line_parsers_agree(texts, separator):
             assert batch.weights is None
         else:
             np.testing.assert_array_equal(batch.weights, np.float32(weights))
+
+
+def _xgboost_reads(tmp_path, data: bytes):
+    xgb = pytest.importorskip("xgboost")
+    path = tmp_path / "data.libsvm"
+    path.write_bytes(data)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Text file input has been deprecated"
+        return xgb.DMatrix(f"{path}?format=libsvm").get_data()
+
+
+@pytest.mark.parametrize("layout", ["canonical", "tabs"])
+def test_an_index_without_a_value_at_a_line_end_reads_as_zero(tmp_path, layout):
+    # The abalone files of SageMaker's XGBoost examples end some lines with "8:"; XGBoost's parser keeps
+    # index 8 (an explicit entry). At the end of the file it reads 0 there, as sagelocal does everywhere.
+    data = b"1 3:1.5 8:\n0 1:1 2:2\n2 4:4 8:\n"
+    if layout == "tabs":  # the line-by-line parser
+        data = data.replace(b" ", b"\t").replace(b"8:\n0", b"8:  \n0")
+    batch = whole(data)
+    np.testing.assert_array_equal(batch.labels, [1, 0, 2])
+    assert batch.feature_dim == 9 and batch.features.nnz == 6
+    dense = batch.features.toarray()
+    np.testing.assert_array_equal(dense[:, 8], [0, 0, 0])
+    np.testing.assert_array_equal(dense[2, [4, 8]], [4, 0])
+    reference = _xgboost_reads(tmp_path, data)
+    assert reference.shape == (3, 9)
+    np.testing.assert_array_equal(batch.features.indices, reference.indices)
+    np.testing.assert_array_equal(batch.features.indptr, reference.indptr)
+    (no_labels,) = list(read_libsvm(io.BytesIO(b"3:1.5 8:\n"), labels=False))
+    np.testing.assert_array_equal(no_labels.features.toarray(), [[0, 0, 0, 1.5, 0, 0, 0, 0, 0]])
+
+
+def test_many_empty_values_stay_on_the_vectorised_parser(monkeypatch):
+    from sagelocal.io import libsvm
+
+    monkeypatch.setattr(libsvm, "_parse_slowly", lambda *a: pytest.fail("line-by-line parser used"))
+    data = b"".join(b"%d 1:%d 7:\n" % (i % 2, i) for i in range(5000))
+    batch = whole(data)
+    assert batch.features.shape == (5000, 8) and batch.features.nnz == 10000
+    np.testing.assert_array_equal(batch.features.toarray()[:, 7], 0)
+
+
+@pytest.mark.parametrize("line, message", [
+    (b"1 3:1.5 8: 9:2\n", "record 2.*token '8:' has no value"),  # XGBoost's parser refuses the file too
+    (b"1 8:abc\n", "record 2.*value 'abc' is not a number"),
+    (b"1 x:1\n", "record 2.*index 'x' is not an integer"),
+    (b"1 :5\n", "record 2.*index '' is not an integer"),
+    (b"1 8\n", "record 2.*token '8' is not index:value"),
+])
+def test_garbage_still_fails_naming_file_and_record(tmp_path, line, message):
+    path = tmp_path / "train.libsvm"
+    path.write_bytes(b"1 0:1\n" + line)
+    with pytest.raises(DataFormatError, match=message) as info:
+        list(read(path, "text/libsvm", channel="train"))
+    assert info.value.source.endswith("train.libsvm") and info.value.record == 2
+    assert "train.libsvm" in str(info.value)

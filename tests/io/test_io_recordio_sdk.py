@@ -110,10 +110,88 @@ def test_sdk_reads_our_dense_and_sparse_output():
     X = RNG.normal(size=(3, 4)).astype(np.float32)
     records = sdk.read_records(io.BytesIO(written(write_recordio_protobuf, X, np.arange(3.0))))
     assert np.array_equal(records[2].features["values"].float32_tensor.values, X[2])
-    assert list(records[2].label["values"].float32_tensor.values) == [2.0]
+    assert list(records[2].label["values"].float64_tensor.values) == [2.0]  # float64 labels: as the SDK
     records = sdk.read_records(io.BytesIO(written(write_recordio_protobuf, sp.csr_matrix(np.eye(3)))))
-    tensor = records[1].features["values"].float32_tensor
+    tensor = records[1].features["values"].float64_tensor  # a float64 matrix: as the SDK writes it
     assert list(tensor.keys) == [1] and list(tensor.values) == [1.0] and list(tensor.shape) == [3]
+
+
+# --- write_recordio_protobuf: the SDK's bytes for every dtype the SDK writes ------------------------------
+# The SDK writes float32 as Float32Tensor, float64 as Float64Tensor and numpy's default int (int64) as
+# Int32Tensor, features and labels each by their own dtype. It refuses int32 arrays; write_recordio_protobuf
+# writes them as the Int32Tensor the SDK writes for the same values as int64.
+WRITER_LABELS = {**LABELS, "int32": RNG.integers(-3, 300, size=30).astype(np.int32)}
+
+
+def _sdk_input(values):
+    """What the SDK is given for ``values``: int32 as numpy's default int, the rest as they are."""
+    return None if values is None else values.astype(np.int64) if values.dtype == np.int32 else values
+
+
+@pytest.mark.parametrize("label", WRITER_LABELS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32"])
+def test_write_recordio_protobuf_dense_is_the_sdks_bytes(dtype, label):
+    X = (RNG.normal(size=(30, 70)) * 1e4).astype(dtype)
+    labels = WRITER_LABELS[label]
+    assert (written(write_recordio_protobuf, X, labels)
+            == written(sdk.write_numpy_to_dense_tensor, _sdk_input(X), _sdk_input(labels)))
+
+
+@pytest.mark.parametrize("label", WRITER_LABELS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32"])
+def test_write_recordio_protobuf_sparse_is_the_sdks_bytes(dtype, label):
+    keep = np.ones(30)
+    keep[4] = 0  # an all-zero row: a tensor with only a shape
+    X = sp.csr_matrix(sp.diags(keep) @ sp.random(30, 500, density=0.05, format="csr", random_state=3))
+    X.eliminate_zeros()
+    X = (X * 1000).astype(dtype)
+    labels = WRITER_LABELS[label]
+    sdk_X = X.astype(np.int64) if dtype == "int32" else X
+    assert (written(write_recordio_protobuf, X, labels)
+            == written(sdk.write_spmatrix_to_sparse_tensor, sdk_X, _sdk_input(labels)))
+
+
+def test_write_recordio_protobuf_sparse_keeps_the_sdks_key_order_and_explicit_zeros():
+    X = sp.csr_matrix((np.array([3, 0, 2, 5], np.float64), np.array([2, 1, 0, 200]), np.array([0, 3, 4])),
+                      shape=(2, 300))
+    assert not X.has_sorted_indices
+    assert written(write_recordio_protobuf, X) == written(sdk.write_spmatrix_to_sparse_tensor, X)
+    assert written(write_recordio_protobuf, X.tocoo()) == written(sdk.write_spmatrix_to_sparse_tensor, X.tocoo())
+
+
+def test_write_recordio_protobuf_dataframes_and_series_are_their_arrays():
+    pd = pytest.importorskip("pandas")
+    X = RNG.normal(size=(30, 5))
+    y = RNG.integers(0, 2, size=30)
+    assert (written(write_recordio_protobuf, pd.DataFrame(X), pd.Series(y))
+            == written(sdk.write_numpy_to_dense_tensor, X, y))
+
+
+def test_write_recordio_protobuf_other_dtypes_stay_float32():
+    """Dtypes the SDK refuses (bool, float16, small ints) are written as Float32Tensor, as before."""
+    X = RNG.integers(0, 5, size=(6, 3))
+    for dtype in (np.bool_, np.float16, np.int8, np.uint8):
+        features, labels = X.astype(dtype), X[:, 0].astype(dtype)
+        assert (written(write_recordio_protobuf, features, labels)
+                == written(sdk.write_numpy_to_dense_tensor, features.astype(np.float32), labels.astype(np.float32)))
+
+
+def test_write_recordio_protobuf_int_values_outside_int32_fail_like_the_sdk():
+    X = np.array([[1, 2**31]])
+    with pytest.raises(ValueError):
+        written(sdk.write_numpy_to_dense_tensor, X)
+    with pytest.raises(ValueError, match="out of range"):
+        written(write_recordio_protobuf, X)
+
+
+def test_write_recordio_protobuf_vector_labels_follow_their_dtype():
+    """(n, k) labels, which the SDK does not write, go to label["values"] with the SDK's dtype rule."""
+    X = np.ones((4, 2), np.float32)
+    for dtype, field in (("float32", "float32_tensor"), ("float64", "float64_tensor"), ("int64", "int32_tensor")):
+        Y = np.arange(12).reshape(4, 3).astype(dtype)
+        records = sdk.read_records(io.BytesIO(written(write_recordio_protobuf, X, Y)))
+        assert [list(getattr(r.label["values"], field).values) for r in records] == Y.tolist()
+        assert all(list(r.features["values"].float32_tensor.values) == [1.0, 1.0] for r in records)
 
 
 # --- round-trip property -----------------------------------------------------------------------------------

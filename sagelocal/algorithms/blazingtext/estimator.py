@@ -168,6 +168,7 @@ class BlazingText(Estimator):
     request_content_types = ("application/json", "application/jsonlines")
     response_content_types = ("application/json", "application/jsonlines")
     response_codecs = {"application/json": _ListJSON, "application/jsonlines": _JSONLines}
+    default_accept = "same-as-request"  # codecs.SAME_AS_REQUEST: no Accept -> the request's content type
     options = (
         DEVICE_OPTION,
         Hyperparameter("threads", "int", "auto", range=(1, None), auto=True, doc="gensim worker threads."),

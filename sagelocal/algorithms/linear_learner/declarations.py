@@ -29,7 +29,8 @@ class _WeightMultiplier(Hyperparameter):
     """``positive_example_weight_mult``: a number > 0, ``'auto'`` or ``'balanced'``."""
 
     def parse(self, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().strip('"').lower() == "balanced":
+        # exact but for case, like 'auto' (a JSON-quoted '"balanced"' is unquoted, like any choice)
+        if isinstance(value, str) and value.lower() in ("balanced", '"balanced"'):
             return "balanced"
         return super().parse(value)
 
@@ -69,10 +70,15 @@ def _flag(name, default, doc, auto=True):
 
 
 HYPERPARAMETERS = HyperparameterTable("linear-learner", [
+    # The Developer Guide: required for multiclass_classifier, "otherwise, the algorithm ignores it" (the
+    # SDK's own tests send num_classes="1" with binary_classifier). Any integer is accepted then; the range
+    # applies when predictor_type is multiclass_classifier or not given.
     Hyperparameter("num_classes", "int", None, range=(3, 1_000_000),
                    required_when=("predictor_type is multiclass_classifier",
                                   lambda v: v.get("predictor_type") == "multiclass_classifier"),
-                   doc="Number of classes (multiclass only); labels are 0..num_classes-1."),
+                   used_when=("predictor_type is multiclass_classifier",
+                              lambda v: v.get("predictor_type") in (None, "multiclass_classifier")),
+                   doc="Number of classes (multiclass only, ignored otherwise); labels are 0..num_classes-1."),
     Hyperparameter("predictor_type", "categorical", REQUIRED, choices=PREDICTOR_TYPES,
                    doc="binary_classifier, multiclass_classifier or regressor."),
     Hyperparameter("accuracy_top_k", "int", 3, range=(1, None), doc="k of the multiclass top-k accuracy metric."),

@@ -212,6 +212,7 @@ class Seq2Seq(Estimator):
     request_content_types = ("application/json", "application/x-recordio-protobuf", "application/jsonlines")
     response_content_types = ("application/json", "application/x-recordio-protobuf", "application/jsonlines")
     response_codecs = {"application/x-recordio-protobuf": Seq2SeqRecordIOResponse}
+    default_accept = "same-as-request"  # codecs.SAME_AS_REQUEST: no Accept -> the request's content type
     options = (
         DEVICE_OPTION,
         Hyperparameter("length_penalty_alpha", "float", 1.0, range=(0, None),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import re
 from typing import Any
 
 from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable, _Invalid
@@ -83,13 +82,24 @@ def is_given(value) -> bool:
 
 
 # ----------------------------------------------------------------------- kinds the container parses
+# How the container reads a string (sagemaker_algorithm_toolkit's hyperparameter_validation.py, over the
+# raw hyperparameters.json values): IntegerHyperparameter is int(value), so "1.0" and "1e3" are refused and
+# surrounding whitespace is accepted; ContinuousHyperparameter is float(value); a CategoricalHyperparameter
+# value must be one of the choices exactly (no whitespace, no case folding, no JSON quotes: '"gbtree"' is
+# refused); a CommaSeparatedListHyperparameter is value.split(",") with each token checked exactly
+# ("rmse, mae" holds the token " mae", refused). Integers and numbers follow sagelocal's base rule, which is
+# the same; the classes below keep choices and tokens exact.
 def metric_name_ok(token: str) -> bool:
     """Whether ``token`` is an eval_metric the container accepts: one of the 33 names, or error@t,
-    ndcg@t, map@t with a number t."""
+    ndcg@t, map@t with a number t (``float(t)``; the container strips around ``t``, and so does XGBoost).
+
+    The container also strips around the name of ``name@t``, but XGBoost then fails on the unknown metric
+    ``" error"``: sagelocal refuses such a token here.
+    """
     if token in METRIC_GOALS:
         return True
     name, at, threshold = token.partition("@")
-    if not at or name.strip() not in PARAMETRISED_METRICS:
+    if not at or name not in PARAMETRISED_METRICS:
         return False
     try:
         float(threshold)
@@ -98,15 +108,28 @@ def metric_name_ok(token: str) -> bool:
     return True
 
 
+class _Choice(Hyperparameter):
+    """A categorical compared exactly, as the container does (the base unquotes and ignores case of 'auto')."""
+
+    def _is_auto(self, value: Any) -> bool:
+        return self.auto and value == "auto"
+
+    def _from_string(self, text: str) -> Any:
+        return text
+
+
 class _CommaList(Hyperparameter):
-    """A comma-separated list of tokens (``eval_metric``, ``updater``), kept as one normalised string."""
+    """A comma-separated list of tokens (``eval_metric``, ``updater``), kept as given, each token exact."""
+
+    def _from_string(self, text: str) -> Any:
+        return text
 
     def _coerce(self, value: Any) -> Any:
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
             value = ",".join(value)
         if not isinstance(value, str):
             raise _Invalid
-        return ",".join(token.strip() for token in value.split(","))
+        return value
 
     def _check(self, value: Any) -> None:
         tokens = value.split(",")
@@ -167,8 +190,10 @@ class _NestedList(Hyperparameter):
 
 
 # ------------------------------------------------------------------------------------ declarations
-def _hp(name, kind, default=None, *, cls=Hyperparameter, range=None, closed=(True, True), tune=None,
+def _hp(name, kind, default=None, *, cls=None, range=None, closed=(True, True), tune=None,
         **kwargs) -> Hyperparameter:
+    if cls is None:
+        cls = _Choice if kind == "categorical" else Hyperparameter
     if default is not None and default is not REQUIRED:
         default = documented(default)
     if tune is not None:
@@ -353,10 +378,7 @@ def library_params(hp: dict[str, Any], *, random_state: int = 0, cuda: bool = Fa
     return params
 
 
-_SEPARATOR = re.compile(r"\s*,\s*")
-
-
 def eval_metric_list(hp: dict[str, Any]) -> list[str]:
     """The user's ``eval_metric`` as a list, in the order given (empty when not given)."""
     value = hp.get("eval_metric")
-    return [m for m in _SEPARATOR.split(value) if m] if is_given(value) else []
+    return [m for m in value.split(",") if m] if is_given(value) else []

@@ -13,13 +13,16 @@ Requests (:class:`CSVRequest`, :class:`LibSVMRequest`; RecordIO-protobuf uses th
 Responses (the classes below; ``SAGEMAKER_BATCH`` arrives as ``batch``):
 
 - Standard output (``SAGEMAKER_INFERENCE_OUTPUT`` unset): JSON ``{"predictions": [{"score": v}]}``;
-  CSV one prediction per line (``multi:softprob`` rows comma-separated); under batch transform
+  CSV one prediction per line, every line ending with a newline (``b"0.86\\n0.10\\n"``; ``multi:softprob``
+  rows comma-separated), as sagemaker-containers' ``array_to_csv`` writes it; under batch transform
   ``str(prediction)`` per line plus a final newline whatever the Accept. JSON lines and
   RecordIO-protobuf exist only in selectable mode: the container fails them with a server error (500).
 - Selectable output: the requested keys among predicted_label, labels, probability, probabilities,
   raw_score, raw_scores, predicted_score (keys invalid for the objective are NaN); JSON, JSON lines,
   one RecordIO ``Record`` per row (keys as Float32 tensors in ``label``), or CSV in the requested key
-  order with lists quoted as ``"[0.4, 0.6]"``. An objective outside the table answers 500.
+  order with lists quoted as ``"[0.4, 0.6]"`` (lines joined by newlines, with no final newline outside
+  batch transform, as the container's ``_encode_selected_predictions_csv`` writes them). An objective
+  outside the table answers 500.
 """
 
 from __future__ import annotations
@@ -261,9 +264,11 @@ class CSVResponse(_Response):
     line_based = True
 
     def standard(self, records, model) -> bytes:
+        # sagemaker-containers' encoders.array_to_csv: a csv.writer with lineterminator "\n", so every
+        # row (a multi:softprob row too) ends with a newline: b"0.86\n0.10\n"
         lines = [",".join(map(str, r["score"])) if isinstance(r["score"], list) else str(r["score"])
                  for r in records]
-        return "\n".join(lines).encode()
+        return "".join(line + "\n" for line in lines).encode()
 
     def selectable(self, records, keys) -> bytes:
         lines = [",".join(f'"{r[k]}"' if isinstance(r[k], list) else str(r[k]) for k in keys) for r in records]
