@@ -43,7 +43,7 @@ def run_demo(output: str = "sagelocal-demo") -> int:
 
     from . import load
     from .container import train as container_train
-    from .serving.codecs import encode_response
+    from .io.codecs import encode_response
 
     digits = load_digits()
     X = digits.data.astype(np.float32)

@@ -84,3 +84,16 @@ class UnknownAlgorithmError(SagelocalError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedAcceptError(SagelocalError):
+    """An ``Accept`` type the algorithm cannot answer in (HTTP 406 when serving)."""
+
+    http_status = 406
+
+
+class MissingDependencyError(SagelocalError, ImportError):
+    """An optional backend (xgboost, faiss, gensim, pyarrow, ...) is not installed; the message names the
+    pip extra. When serving it is the server's fault, not the request's: HTTP 500."""
+
+    http_status = 500

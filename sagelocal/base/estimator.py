@@ -90,9 +90,9 @@ class Estimator(BaseEstimator):
     default_accept: ClassVar[str] = "application/json"
     #: Serving: the Content-Type assumed when a request names none (None: refused with HTTP 415).
     default_content_type: ClassVar[str | None] = None
-    #: Serving: media type -> request codec class replacing the standard one (sagelocal.serving.codecs).
+    #: Serving: media type -> request codec class replacing the standard one (sagelocal.io.codecs).
     request_codecs: ClassVar[dict[str, type]] = {}
-    #: Serving: media type -> response codec class replacing the standard one (sagelocal.serving.codecs).
+    #: Serving: media type -> response codec class replacing the standard one (sagelocal.io.codecs).
     response_codecs: ClassVar[dict[str, type]] = {}
     #: Version of this algorithm's artifact payload layout.
     artifact_format: ClassVar[int] = 1
@@ -329,7 +329,7 @@ class Estimator(BaseEstimator):
     def _serving_input(self, request) -> tuple[Any, dict[str, Any]]:
         """``(input of predict_records, extra request options)`` for a decoded inference request.
 
-        ``request`` is a :class:`sagelocal.serving.codecs.RequestCodec`. The default passes its feature
+        ``request`` is a :class:`sagelocal.io.codecs.RequestCodec`. The default passes its feature
         rows; algorithms whose requests are not feature rows (DeepAR, BlazingText, Object2Vec, IP
         Insights, Seq2Seq) return what their ``predict_records`` takes from ``request.instances``,
         ``request.configuration``, ``request.rows`` (CSV cells) or ``request.params``.

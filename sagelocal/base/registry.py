@@ -1,7 +1,13 @@
-"""SageMaker's algorithm names (image names and SDK v2 class names) -> estimator classes."""
+"""SageMaker's algorithm names (image names and SDK v2 class names) -> estimator classes.
+
+:data:`IMPLEMENTED` names the module and class of each algorithm; a class is imported the first time it is
+asked for, so loading a model (``sagelocal serve``, ``sagelocal.load``) imports that algorithm alone, and
+``base`` never imports the algorithms package.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .errors import HyperparameterError, UnknownAlgorithmError
@@ -15,8 +21,22 @@ BUILTINS: dict[str, str | None] = {
     "object-detection": None, "semantic-segmentation": None,
 }
 
+#: Image name -> (module, class name) of the algorithms this version implements.
+IMPLEMENTED: dict[str, tuple[str, str]] = {
+    "blazingtext": ("sagelocal.algorithms.blazingtext", "BlazingText"),
+    "forecasting-deepar": ("sagelocal.algorithms.deepar", "DeepAR"),
+    "kmeans": ("sagelocal.algorithms.kmeans", "KMeans"),
+    "knn": ("sagelocal.algorithms.knn", "KNN"),
+    "linear-learner": ("sagelocal.algorithms.linear_learner", "LinearLearner"),
+    "pca": ("sagelocal.algorithms.pca", "PCA"),
+    "seq2seq": ("sagelocal.algorithms.seq2seq", "Seq2Seq"),
+    "xgboost": ("sagelocal.algorithms.xgboost", "XGBoost"),
+}
+
 _CLASSES: dict[str, type] = {}
-_ALIASES: dict[str, str] = {}
+#: lower-cased image name, SDK class name and class name -> image name
+_ALIASES: dict[str, str] = {alias.lower(): name for name, (_, class_name) in IMPLEMENTED.items()
+                            for alias in (name, BUILTINS.get(name) or class_name, class_name)}
 
 
 def register(cls: type) -> type:
@@ -24,22 +44,26 @@ def register(cls: type) -> type:
     name = cls.algorithm
     if name not in BUILTINS:
         raise ValueError(f"{name!r} is not a SageMaker built-in algorithm name")
+    if name not in IMPLEMENTED:
+        raise ValueError(f"add {name!r} to IMPLEMENTED in sagelocal/base/registry.py (module, class name)")
     _CLASSES[name] = cls
-    for alias in (name, cls.sdk_class, cls.__name__):
-        if alias:
-            _ALIASES[alias.lower()] = name
     return cls
 
 
 def algorithms() -> list[str]:
     """The image names of the algorithms implemented in this version, sorted."""
-    return sorted(_CLASSES)
+    return sorted(IMPLEMENTED)
 
 
 def get_class(name: str) -> type:
-    """The estimator class for an image name or SDK class name (case-insensitive)."""
+    """The estimator class for an image name or SDK class name (case-insensitive), imported on first use."""
     key = _ALIASES.get(str(name).lower())
     if key is not None:
+        if key not in _CLASSES:
+            module, class_name = IMPLEMENTED[key]
+            importlib.import_module(module)  # its @register fills _CLASSES
+            if _CLASSES.get(key) is None or _CLASSES[key].__name__ != class_name:
+                raise UnknownAlgorithmError(f"{module} did not register the class {class_name} for '{key}'")
         return _CLASSES[key]
     available = ", ".join(algorithms())
     lowered = str(name).lower()

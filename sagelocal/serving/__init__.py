@@ -4,10 +4,10 @@
   process on a free port of 127.0.0.1 as a context manager (for tests and notebooks).
 - :func:`transform` runs a batch transform job over a file or folder.
 - :class:`Invoker` is the one predict path both use: ``(body, Content-Type, Accept) -> Answer``.
-- :mod:`sagelocal.serving.codecs` holds one codec class per content type.
+- :mod:`sagelocal.io.codecs` holds one codec class per content type.
 """
 
-from .codecs import (
+from ..io.codecs import (
     REQUEST_CODECS,
     RESPONSE_CODECS,
     RequestCodec,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from ..base.errors import SagelocalError, UnsupportedContentTypeError
+from ..base.errors import SagelocalError, UnsupportedAcceptError, UnsupportedContentTypeError
 
 __all__ = ["PayloadTooLargeError", "ServingError", "UnsupportedAcceptError", "UnsupportedContentTypeError",
            "error_body", "status_for"]
@@ -24,12 +24,6 @@ __all__ = ["PayloadTooLargeError", "ServingError", "UnsupportedAcceptError", "Un
 
 class ServingError(SagelocalError):
     """A request the server refuses; ``http_status`` is the answer's status."""
-
-
-class UnsupportedAcceptError(ServingError):
-    """An ``Accept`` type the algorithm cannot answer in (HTTP 406)."""
-
-    http_status = 406
 
 
 class PayloadTooLargeError(ServingError):

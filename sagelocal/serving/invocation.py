@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from .codecs import request_codec, request_options, response_codec
+from ..io.codecs import request_codec, request_options, response_codec
 from .errors import PayloadTooLargeError, error_body, status_for
 
 logger = logging.getLogger("sagelocal.serving")

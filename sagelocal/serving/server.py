@@ -123,7 +123,7 @@ def _number(env, name: str, kind, default):
 
 def load_invoker(settings: ServerSettings) -> Invoker:
     """The model of ``settings`` loaded once, behind its :class:`Invoker`."""
-    from .. import load
+    from ..base.artifacts import load_estimator as load
 
     model = load(settings.model_dir, allow_pickle=settings.allow_pickle)
     return Invoker(model, max_payload_bytes=settings.max_payload_bytes,

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import SagelocalError
+from ..io.codecs import request_codec, response_codec
 from ..io.content_types import CSV, JSON, JSONLINES, parse_content_type
-from .codecs import request_codec, response_codec
 from .invocation import Invoker
 from .jsonpath import JSONPath, JSONPathError
 
@@ -130,7 +130,7 @@ def transform(model, input, output, *, content_type: str | None = None, split_ty
         Per-file outputs and record errors; the job succeeded when ``result.ok``.
     """
     if isinstance(model, (str, os.PathLike)):
-        from .. import load
+        from ..base.artifacts import load_estimator as load
 
         model = load(model, allow_pickle=allow_pickle)
     job = _Job(model, content_type=content_type, split_type=split_type, batch_strategy=batch_strategy,

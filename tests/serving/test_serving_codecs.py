@@ -10,8 +10,7 @@ import scipy.sparse as sp
 
 from sagelocal import DataFormatError, UnsupportedContentTypeError
 from sagelocal.algorithms import PCA
-from sagelocal.serving import Invoker
-from sagelocal.serving.codecs import (
+from sagelocal.io.codecs import (
     CSVRequest,
     CSVResponse,
     JSONLinesRequest,
@@ -22,6 +21,7 @@ from sagelocal.serving.codecs import (
     request_options,
     response_codec,
 )
+from sagelocal.serving import Invoker
 from sagelocal.serving.errors import UnsupportedAcceptError, status_for
 from tests.serving.serving_support import csv_body, fitted_pca, protobuf_body, sdk_records
 

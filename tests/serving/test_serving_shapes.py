@@ -20,8 +20,8 @@ import scipy.sparse as sp
 
 import sagelocal
 from sagelocal.base.registry import get_class
+from sagelocal.io.codecs import RESPONSE_CODECS
 from sagelocal.serving import create_app
-from sagelocal.serving.codecs import RESPONSE_CODECS
 from tests.common.examples import fit_example
 from tests.conftest import spec_dir
 from tests.serving.serving_support import sdk_records

@@ -35,7 +35,7 @@ from ...base.estimator import Estimator
 from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ...base.registry import register
 from ...base.training import Metric, MetricReporter
-from ...serving.codecs import JSONLinesResponse, JSONResponse
+from ...io.codecs import JSONLinesResponse, JSONResponse
 from . import corpus, supervised, word2vec
 from .fasttext_format import MODELS, FastTextModel, bin_bytes, parse_bin, read_bin, write_word2vec_text
 from .network import mean_rows

@@ -33,7 +33,7 @@ from ...base.estimator import Estimator
 from ...base.hyperparameters import Hyperparameter, HyperparameterTable
 from ...base.registry import register
 from ...base.training import Metric, MetricReporter
-from ...serving.codecs import RecordIOProtobufResponse, UnsupportedAcceptError
+from ...io.codecs import RecordIOProtobufResponse, UnsupportedAcceptError
 from .data import (
     PairData,
     Ragged,

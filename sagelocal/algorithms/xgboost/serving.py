@@ -40,7 +40,7 @@ import scipy.sparse as sp
 
 from ...base.errors import DataFormatError, SagelocalError, UnsupportedContentTypeError
 from ...io import content_types as ct
-from ...serving.codecs import RequestCodec, ResponseCodec
+from ...io.codecs import RequestCodec, ResponseCodec
 from .data import sniff_delimiter
 
 INFERENCE_OUTPUT = "SAGEMAKER_INFERENCE_OUTPUT"

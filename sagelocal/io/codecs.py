@@ -37,10 +37,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..base.batch import Batch
-from ..base.errors import DataFormatError, UnsupportedContentTypeError
-from ..io import content_types as ct
-from ..io.content_types import parse_content_type
-from .errors import UnsupportedAcceptError
+from ..base.errors import DataFormatError, UnsupportedAcceptError, UnsupportedContentTypeError
+from . import content_types as ct
+from .content_types import parse_content_type
 
 JSON = ct.JSON
 JSONLINES = ct.JSONLINES
@@ -96,7 +95,7 @@ class RequestCodec:
 
     def _read(self, content_type: str, body: bytes | None = None) -> np.ndarray | sp.csr_matrix:
         """Features through :func:`sagelocal.io.read`, the readers training uses too."""
-        from ..io import read
+        from .readers import read
 
         stream = io.BytesIO(self.body if body is None else body)
         stream.name = "request body"  # what the readers' errors name
@@ -152,7 +151,7 @@ class RecordIOProtobufRequest(RequestCodec):
     @cached_property
     def framed(self) -> bytes:
         """The body as a RecordIO stream (a bare Record framed)."""
-        from ..io.recordio import MAGIC_BYTES, write_recordio
+        from .recordio import MAGIC_BYTES, write_recordio
 
         if self.body[:4] == MAGIC_BYTES:
             return self.body
@@ -167,7 +166,7 @@ class RecordIOProtobufRequest(RequestCodec):
     @cached_property
     def records(self) -> list[dict]:
         """Each ``Record`` decoded (features, label, uid, ...), for algorithms reading other tensors."""
-        from ..io.recordio import decode_record, iter_recordio
+        from .recordio import decode_record, iter_recordio
 
         return [decode_record(payload) for payload in iter_recordio(io.BytesIO(self.framed))]
 
@@ -453,7 +452,7 @@ class RecordIOProtobufResponse(ResponseCodec):
     media_type = RECORDIO_PROTOBUF
 
     def encode(self, records, model) -> bytes:
-        from ..io.recordio import encode_records
+        from .recordio import encode_records
 
         return encode_records(records)
 
