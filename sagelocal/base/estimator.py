@@ -94,6 +94,8 @@ class Estimator(BaseEstimator):
     request_codecs: ClassVar[dict[str, type]] = {}
     #: Serving: media type -> response codec class replacing the standard one (sagelocal.io.codecs).
     response_codecs: ClassVar[dict[str, type]] = {}
+    #: Serving: the environment variables the algorithm reads (once, in :meth:`configure_serving`).
+    serving_variables: ClassVar[tuple[str, ...]] = ()
     #: Version of this algorithm's artifact payload layout.
     artifact_format: ClassVar[int] = 1
     #: sagelocal-only keyword options of this algorithm (added to COMMON_OPTIONS).
@@ -302,6 +304,19 @@ class Estimator(BaseEstimator):
 
             raise ArtifactError(f"{path}: holds a '{model.algorithm}' model, not '{cls.algorithm}'")
         return model
+
+    def configure_serving(self, environ: Mapping[str, str]) -> None:
+        """Take this algorithm's serving variables (:attr:`serving_variables`) from ``environ``, once.
+
+        The server and batch transform call it when they load the model; predict code reads
+        :attr:`serving_environment`, never ``os.environ``.
+        """
+        self._serving_environment = {name: environ[name] for name in self.serving_variables if name in environ}
+
+    @property
+    def serving_environment(self) -> dict[str, str]:
+        """The serving variables given to :meth:`configure_serving` (empty outside a server)."""
+        return getattr(self, "_serving_environment", {})
 
     # -------------------------------------------------------------------- hooks to implement
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -71,13 +72,17 @@ class Invoker:
         algorithm's ``default_accept`` when None.
     batch : bool
         Answering a batch transform (``SAGEMAKER_BATCH``): passed to the response codecs.
+    environ : mapping, optional
+        The serving environment (default ``os.environ``, now): the model reads its own variables from it
+        once, here (:meth:`Estimator.configure_serving`), never at predict time.
 
     Calls are serialised per invoker, since a model's predict need not be thread-safe (as the
     SageMaker containers assume: one model per worker process).
     """
 
     def __init__(self, model, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-                 default_accept: str | None = None, batch: bool = False):
+                 default_accept: str | None = None, batch: bool = False, environ=None):
+        model.configure_serving(os.environ if environ is None else environ)
         self.model = model
         self.max_payload_bytes = int(max_payload_bytes)
         self.default_accept = default_accept or None

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..base.errors import SagelocalError
@@ -37,6 +37,10 @@ SETTINGS_VARIABLE = "SAGELOCAL_SERVING_SETTINGS"
 
 class ServerStartError(SagelocalError):
     """The server process could not start or never answered ``/ping``."""
+
+
+#: Prefixes of the environment variables a server hands to its model (read once, at start-up).
+SERVING_PREFIXES = ("SAGEMAKER_", "SAGELOCAL_", "DEEPAR_")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class ServerSettings:
     allow_pickle : load pickled payloads (only for models you trust).
     access_log : log every request (off by default: it costs throughput).
     log_level : uvicorn's log level.
+    environment : the ``SAGEMAKER_*`` / ``SAGELOCAL_*`` / ``DEEPAR_*`` variables, read once here; each worker
+        hands them to its model (``SAGEMAKER_INFERENCE_OUTPUT``, ``DEEPAR_INFERENCE_CONFIG``, ...).
     """
 
     model_dir: str = DEFAULT_MODEL_DIR
@@ -70,6 +76,7 @@ class ServerSettings:
     allow_pickle: bool = False
     access_log: bool = False
     log_level: str = "info"
+    environment: dict = field(default_factory=dict)
 
     @classmethod
     def from_environment(cls, environ=None, **overrides) -> ServerSettings:
@@ -86,6 +93,7 @@ class ServerSettings:
             "max_payload_bytes": _number(env, "MAX_CONTENT_LENGTH", int, DEFAULT_MAX_PAYLOAD_BYTES),
             "default_accept": env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or None,
             "batch": bool(env.get("SAGEMAKER_BATCH")),  # XGBoost treats any non-empty value as true
+            "environment": {k: str(v) for k, v in env.items() if k.startswith(SERVING_PREFIXES)},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
@@ -127,7 +135,7 @@ def load_invoker(settings: ServerSettings) -> Invoker:
 
     model = load(settings.model_dir, allow_pickle=settings.allow_pickle)
     return Invoker(model, max_payload_bytes=settings.max_payload_bytes,
-                   default_accept=settings.default_accept, batch=settings.batch)
+                   default_accept=settings.default_accept, batch=settings.batch, environ=settings.environment)
 
 
 def app_from_environment():
