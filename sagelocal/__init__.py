@@ -13,6 +13,7 @@ from .base.errors import (
     ChannelError,
     DataFormatError,
     HyperparameterError,
+    MissingDependencyError,
     NotFittedError,
     SagelocalError,
     UnknownAlgorithmError,
@@ -34,7 +35,7 @@ def load(path, *, allow_pickle: bool = False):
 
 __all__ = [
     "KNN", "PCA", "BlazingText", "DeepAR", "Seq2Seq", "KMeans", "LinearLearner", "XGBoost",
-    "ArtifactError", "ChannelError", "DataFormatError", "HyperparameterError", "NotFittedError",
-    "SagelocalError", "UnknownAlgorithmError", "UnsupportedContentTypeError", "__version__",
+    "ArtifactError", "ChannelError", "DataFormatError", "HyperparameterError", "MissingDependencyError",
+    "NotFittedError", "SagelocalError", "UnknownAlgorithmError", "UnsupportedContentTypeError", "__version__",
     "algorithms", "estimator", "io", "load",
 ]

@@ -89,29 +89,6 @@ _BLOCK = 1 << 21
 class KMeans(Estimator):
     """K-means clustering with SageMaker's hyperparameters and streaming method.
 
-    Parameters
-    ----------
-    feature_dim : int
-        Number of input features (required by SageMaker; ``fit`` takes it from the data).
-    k : int
-        Number of clusters.
-    epochs : int, default 1
-    eval_metrics : list of {"msd", "ssd"}, default ["msd"]
-        Metrics computed on the ``test`` channel (``test:msd``, ``test:ssd``).
-    extra_center_factor : int or "auto", default "auto"
-        The stream keeps ``k * extra_center_factor`` centres ("auto": 10).
-    half_life_time_size : int, default 0
-    init_method : {"random", "kmeans++"}, default "random"
-    local_lloyd_init_method : {"random", "kmeans++"}, default "kmeans++"
-    local_lloyd_max_iter : int, default 300
-    local_lloyd_num_trials : int or "auto", default "auto"
-        ("auto": 10).
-    local_lloyd_tol : float, default 1e-4
-    mini_batch_size : int, default 5000
-    force_dense : bool, optional
-    random_state : int, default 0
-        sagelocal option: seed of the seeding and of the local Lloyd trials.
-
     Attributes
     ----------
     cluster_centers_ : ndarray (k, feature_dim) float32, the final centroids

@@ -42,9 +42,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..base.batch import Batch
-from ..base.errors import ArtifactError, DataFormatError, HyperparameterError, SagelocalError
+from ..base.errors import ArtifactError, DataFormatError, HyperparameterError, MissingDependencyError
 from ..base.estimator import Estimator
-from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
+from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable, parse_bool
 from ..base.registry import register
 from ..base.training import Metric, TrainingLoop
 
@@ -84,12 +84,6 @@ META_VERSION = "1.0"
 _SEARCH_CHUNK = 65536
 
 
-class MissingDependencyError(SagelocalError):
-    """An optional backend is not installed (HTTP 500: the server, not the request, is at fault)."""
-
-    http_status = 500
-
-
 def _faiss():
     """The faiss module, imported on first use (it is the ``knn`` extra, not a core dependency)."""
     try:
@@ -103,29 +97,6 @@ def _faiss():
 @register
 class KNN(Estimator):
     """k-nearest-neighbours classifier or regressor over a faiss index, with SageMaker's hyperparameters.
-
-    Parameters
-    ----------
-    feature_dim : int
-        Number of input features (required by SageMaker; ``fit`` takes it from the data).
-    k : int
-        Neighbours per query.
-    predictor_type : {"classifier", "regressor"}
-    sample_size : int
-        Rows sampled into the index (``fit`` defaults it to all rows of in-memory data).
-    dimension_reduction_target : int, optional
-        Required with ``dimension_reduction_type``; must be < feature_dim.
-    dimension_reduction_type : {"sign", "fjlt"}, optional
-    faiss_index_ivf_nlists : int or "auto", default "auto"
-    faiss_index_pq_m : int, optional
-        One of 1, 2, 3, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 96.
-    index_metric : {"L2", "INNER_PRODUCT", "COSINE"}, default "L2"
-    index_type : {"faiss.Flat", "faiss.IVFFlat", "faiss.IVFPQ"}, default "faiss.Flat"
-    mini_batch_size : int, default 5000
-    random_state : int, default 0
-        sagelocal option: seed of the sampling, the projection and faiss's training.
-    nprobe : int or "auto", default "auto"
-        sagelocal option: inverted lists visited per query by the IVF indexes ("auto": ceil(sqrt(nlists))).
 
     Attributes
     ----------
@@ -302,11 +273,10 @@ class KNN(Estimator):
 # ------------------------------------------------------------------------------------ helpers
 def _as_flag(value, name: str) -> bool:
     """A request option given as a bool or as an Accept-parameter string (``verbose=true``)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
-        return value.strip().lower() in ("true", "1")
-    raise DataFormatError(f"knn: option '{name}' must be true or false; got {value!r}")
+    flag = parse_bool(value.strip() if isinstance(value, str) else value)
+    if flag is None:
+        raise DataFormatError(f"knn: option '{name}' must be true or false; got {value!r}")
+    return flag
 
 
 def _label_column(batch: Batch, channel: str) -> np.ndarray:

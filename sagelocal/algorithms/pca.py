@@ -62,25 +62,6 @@ SDK_DEFAULT_MINI_BATCH_SIZE = 500
 class PCA(TransformerMixin, Estimator):
     """Principal component analysis with SageMaker's hyperparameters.
 
-    Parameters
-    ----------
-    feature_dim : int
-        Number of input features (required by SageMaker; ``fit`` takes it from the data).
-    mini_batch_size : int
-        Rows per mini-batch (``fit`` defaults it to ``min(500, rows)``, as the SDK does).
-    num_components : int
-        Components kept.
-    algorithm_mode : {"regular", "randomized"}, default "regular"
-    extra_components : int, default -1
-        Oversampling of the randomized sketch; -1 means ``max(10, num_components)``.
-    subtract_mean : bool, default True
-    random_state : int, default 0
-        sagelocal option: seed of the randomized sketch.
-    power_iterations : int or "auto", default "auto"
-        sagelocal option: subspace iterations refining the randomized sketch, one pass over the data
-        each; "auto" is scikit-learn's rule (7 when num_components < 10% of feature_dim, else 4);
-        0 keeps SageMaker's single sketch.
-
     Attributes
     ----------
     components_ : ndarray (num_components, feature_dim), largest variance first (scikit-learn order)
@@ -98,7 +79,9 @@ class PCA(TransformerMixin, Estimator):
     # sagelocal option: passes of subspace iteration between the sketch and the final Rayleigh-Ritz
     # pass in randomized mode (0 = SageMaker's single sketch; each one costs a pass over the data).
     options = (Hyperparameter("power_iterations", "int", "auto", range=(0, None), auto=True,
-                              doc="Subspace iterations refining the randomized sketch."),)
+                              doc="Subspace iterations refining the randomized sketch, one pass over the data "
+                                  "each; 'auto' is scikit-learn's rule (7 when num_components < 10% of "
+                                  "feature_dim, else 4); 0 keeps SageMaker's single sketch."),)
 
     @classmethod
     def _check_hyperparameters(cls, values):

@@ -108,6 +108,7 @@ class Estimator(BaseEstimator):
         super().__init_subclass__(**kwargs)
         if "hyperparameters" in cls.__dict__:
             cls.__init__ = _make_init(cls)
+            cls.__doc__ = with_parameter_section(cls.__doc__, [*cls.hyperparameters, *cls.option_table()])
 
     # --------------------------------------------------------------------------- construction
     @classmethod
@@ -357,6 +358,44 @@ class Estimator(BaseEstimator):
 
     def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         raise NotImplementedError
+
+
+def parameter_section(declarations) -> str:
+    """The numpydoc ``Parameters`` section for ``declarations``, from their kinds, defaults and ``doc``."""
+    kinds = {"int": "int", "float": "float", "bool": "bool", "categorical": "str", "string": "str",
+             "int_list": "list of int", "float_list": "list of float", "json": "JSON value"}
+    lines = ["Parameters", "----------"]
+    for hp in declarations:
+        kind = kinds[hp.kind] + (' or "auto"' if hp.auto else "")
+        if hp.kind == "categorical":
+            kind = "{" + ", ".join(repr(c) for c in hp.choices or ()) + "}"
+        default = "required" if hp.required else "optional" if hp.default is None else f"default {hp.default!r}"
+        lines.append(f"{hp.name} : {kind}, {default}")
+        text = hp.doc.strip() or "See SageMaker's documentation of this hyperparameter."
+        lines.append(f"    {text}" + ("" if hp.kind == "categorical" else f" Allowed: {hp.allowed()}."))
+    return "\n".join(lines)
+
+
+def with_parameter_section(doc: str | None, declarations) -> str:
+    """``doc`` with its ``Parameters`` section replaced by (or, without one, given) the generated one.
+
+    The section goes before ``Attributes`` / ``Notes`` / ``Examples`` when there is one, else at the end;
+    the class docstring's other sections are kept as written.
+    """
+    doc = inspect.cleandoc(doc or "")
+    section = parameter_section(declarations)
+    lines = doc.splitlines()
+    headers = [i for i in range(len(lines) - 1)
+               if lines[i].strip() and set(lines[i + 1].strip()) == {"-"} and len(lines[i + 1].strip()) >= 3]
+    start = next((i for i in headers if lines[i].strip() == "Parameters"), None)
+    if start is not None:
+        end = next((i for i in headers if i > start), len(lines))
+        lines[start:end] = [*section.splitlines(), ""]
+    else:
+        later = next((i for i in headers if lines[i].strip() in ("Attributes", "Notes", "Examples")), None)
+        at = len(lines) if later is None else later
+        lines[at:at] = ["", *section.splitlines(), ""] if later is None else [*section.splitlines(), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _make_init(cls):

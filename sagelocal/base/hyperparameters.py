@@ -36,6 +36,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .errors import HyperparameterError
 
 KINDS = ("int", "float", "bool", "categorical", "string", "int_list", "float_list", "json")
@@ -165,10 +167,10 @@ class Hyperparameter:
                     return text
             return text
         if kind == "bool":
-            lowered = text.lower()
-            if lowered in ("true", "false"):
-                return lowered == "true"
-            raise _Invalid
+            flag = parse_bool(text)
+            if flag is None:
+                raise _Invalid
+            return flag
         if kind == "int":
             return _int_from_text(text)
         if kind == "float":
@@ -198,7 +200,7 @@ class Hyperparameter:
     def _coerce(self, value: Any) -> Any:
         kind = self.kind
         if kind == "bool":
-            if isinstance(value, bool) or type(value).__name__ == "bool_":
+            if isinstance(value, (bool, np.bool_)):
                 return bool(value)
             raise _Invalid
         if kind == "int":
@@ -237,6 +239,19 @@ class Hyperparameter:
         return str(value)
 
 
+def parse_bool(value: Any) -> bool | None:
+    """The one boolean rule: a bool (numpy's too), or ``"true"`` / ``"false"`` in any case; None otherwise.
+
+    Hyperparameters, Accept parameters (``verbose=true``) and request flags all read booleans with it;
+    callers strip white space where their format allows it and raise their own error for None.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
 def _int_from_text(text: str) -> int:
     """An integer string read as SageMaker's algorithm toolkit reads it: ``int(text)``.
 
@@ -254,7 +269,7 @@ def _int_from_text(text: str) -> int:
 
 def _as_int(value: Any) -> int:
     """A typed value as an integer: ``int`` and numpy integers exactly, integral finite floats converted."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         raise _Invalid
     if hasattr(value, "__index__"):  # int, numpy integers: exact, however large
         return operator.index(value)
@@ -268,7 +283,7 @@ def _as_int(value: Any) -> int:
 
 
 def _as_float(value: Any) -> float:
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         raise _Invalid
     try:
         out = float(value)

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 
 from ..base.batch import Batch
 from ..base.errors import DataFormatError, UnsupportedAcceptError, UnsupportedContentTypeError
+from ..base.hyperparameters import parse_bool
 from . import content_types as ct
 from .content_types import parse_content_type
 
@@ -587,8 +588,9 @@ def request_options(model, params: dict[str, str]) -> dict[str, Any]:
 def _typed(name: str, value: str, default) -> Any:
     text = value.strip()
     if isinstance(default, bool) or default is None:
-        if text.lower() in ("true", "false"):
-            return text.lower() == "true"
+        flag = parse_bool(text)
+        if flag is not None:
+            return flag
         if isinstance(default, bool):
             raise DataFormatError(f"Accept parameter '{name}' must be true or false; got {value!r}")
         return value

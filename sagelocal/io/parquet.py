@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..base.batch import Batch, rebatch
-from ..base.errors import DataFormatError
+from ..base.errors import DataFormatError, MissingDependencyError
 from ._streams import seekable
 
 
@@ -30,7 +30,8 @@ def _pyarrow():
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataFormatError("reading application/x-parquet needs pyarrow: pip install sagelocal[parquet]") from None
+        raise MissingDependencyError("reading application/x-parquet needs pyarrow, which is not installed: "
+                                     "pip install 'sagelocal[parquet]'") from None
     return pa, pq
 
 

@@ -69,23 +69,6 @@ class LinearLearner(Estimator):
     """Linear models for regression and binary / multiclass classification, with SageMaker's
     hyperparameters, many variants trained at once and the best one kept.
 
-    Parameters
-    ----------
-    predictor_type : {"binary_classifier", "multiclass_classifier", "regressor"}
-        Required.
-    num_classes : int
-        Required for multiclass_classifier (3..1,000,000); labels are 0..num_classes-1.
-    num_models : int or "auto", default "auto" (32)
-        Variants trained together; model 0 uses the given settings, the others nearby ones.
-    binary_classifier_model_selection_criteria : str, default "accuracy"
-        accuracy, f_beta, precision_at_target_recall, recall_at_target_precision or loss_function.
-    loss, optimizer, learning_rate, wd, l1, momentum, beta_1, beta_2, ... :
-        every SageMaker hyperparameter, with its SageMaker default (see ``hyperparameters``).
-    random_state : int, default 0
-        sagelocal option: seed of the initial weights and of the variant spread.
-    device : {"auto", "cpu", "cuda"}, default "auto"
-        sagelocal option: where the variants train; auto picks CUDA when present.
-
     Attributes
     ----------
     model_ : the chosen model (standardization, weights, threshold).
