@@ -22,8 +22,8 @@ os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
 import sagelocal  # noqa: E402
 from sagelocal.base.registry import get_class  # noqa: E402
-from sagelocal.io.codecs import response_codec  # noqa: E402
 from sagelocal.io import codecs  # noqa: E402
+from sagelocal.io.codecs import response_codec  # noqa: E402
 from sagelocal.serving import Invoker, create_app  # noqa: E402
 from tests.common.examples import fit_example  # noqa: E402
 from tests.conftest import spec_dir  # noqa: E402

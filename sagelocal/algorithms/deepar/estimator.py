@@ -79,6 +79,9 @@ MIN_OBSERVATIONS = 300
 #: Gradient-norm clipping and the plateau schedule of GluonTS's DeepAR trainer.
 CLIP_GRADIENT = 10.0
 LR_DECAY_FACTOR, LR_DECAY_PATIENCE = 0.5, 10
+#: How ``lags_`` is chosen, recorded in the artifact (see :func:`reachable_lags`); artifacts without it
+#: list every lag of ``time_freq``.
+LAG_RULE = "reachable"
 #: Sample paths forecast together (series x samples) to bound memory.
 SAMPLE_CHUNK = 32768
 
@@ -117,7 +120,8 @@ class DeepAR(Estimator):
     network_ : the trained :class:`~.network.DeepARNetwork`
     cardinality_ : list of int, categories per cat feature used (empty: none)
     num_dynamic_feat_ : int, dynamic features used
-    lags_ : list of int, the lag set derived from ``time_freq``
+    lags_ : list of int, the lags used: those of ``time_freq`` that the training data reach
+        (see :func:`reachable_lags`)
     metrics_ : dict, ``train:final_loss``, ``test:RMSE``, ``test:mean_wQuantileLoss``, ...
     """
 
@@ -152,10 +156,10 @@ class DeepAR(Estimator):
 
     def _fit(self, train, validation, test, hp):
         self.frequency_ = Frequency.parse(hp["time_freq"])
-        self.lags_ = self.frequency_.lags()
         self.likelihood_ = LIKELIHOODS[hp["likelihood"]]()
         panel = parse_series(records_of(train, "train"), channel="train")
         self._check_training_panel(panel, hp)
+        self.lags_ = reachable_lags(self.frequency_.lags(), panel, hp["prediction_length"])
         self.cardinality_, self.num_dynamic_feat_ = self._resolve_features(panel, hp)
         self.default_scale_ = mean_abs_scale(panel) if self.likelihood_.scaled else 1.0
         self._device = _device(self._options["device"])
@@ -168,7 +172,7 @@ class DeepAR(Estimator):
                                 checkpoint_dir=self.runtime.checkpoint_dir)
             self.epochs_run_ = loop.run(trainer, trainer)
             trainer.finish(keep_best=patience is not None)
-        self._reporter.report("train:final_loss", trainer.last_loss)
+        self._reporter.report("train:final_loss", trainer.kept_loss)
         if test is not None:
             self._evaluate(test, hp)
 
@@ -360,13 +364,15 @@ class DeepAR(Estimator):
     def _get_state(self):
         arrays = {f"network.{name}": value.detach().cpu().numpy()
                   for name, value in self.network_.state_dict().items()}
-        meta = {"lags": self.lags_, "cardinality": self.cardinality_, "num_dynamic_feat": self.num_dynamic_feat_,
+        meta = {"lags": self.lags_, "lag_rule": LAG_RULE, "frequency_lags": self.frequency_.lags(),
+                "cardinality": self.cardinality_, "num_dynamic_feat": self.num_dynamic_feat_,
                 "default_scale": self.default_scale_, "features": list(self.frequency_.feature_names),
                 "epochs_run": self.epochs_run_, "metrics": self.metrics_}
         return arrays, meta
 
     def _set_state(self, arrays, meta):
         self.frequency_ = Frequency.parse(self._hp["time_freq"])
+        # the lags the network was built with; artifacts from before the lag rule list every lag of time_freq
         self.lags_ = [int(lag) for lag in meta["lags"]]
         self.likelihood_ = LIKELIHOODS[self._hp["likelihood"]]()
         self.cardinality_ = [int(c) for c in meta["cardinality"]]
@@ -402,6 +408,7 @@ class _Trainer:
             self.optimizer, factor=LR_DECAY_FACTOR, patience=LR_DECAY_PATIENCE)
         self.reporter = estimator._reporter
         self.best_loss, self.best_state, self.last_loss = math.inf, None, math.nan
+        self.kept_loss = math.nan  # the training loss of the epoch whose model is kept (set by finish)
         self._reset_sums()
 
     def _reset_sums(self) -> None:
@@ -446,9 +453,16 @@ class _Trainer:
         return {"train:loss": loss}
 
     def finish(self, keep_best: bool) -> None:
-        """With early stopping, return the model of the lowest loss (SageMaker's rule)."""
+        """With early stopping, return the model of the lowest loss (SageMaker's rule).
+
+        ``kept_loss`` becomes the loss of the epoch whose model is returned: the lowest with early
+        stopping, the last one without.
+        """
         if keep_best and self.best_state is not None:
             self.network.load_state_dict(self.best_state)
+            self.kept_loss = self.best_loss
+        else:
+            self.kept_loss = self.last_loss
         self.network.eval()
 
     def state(self) -> dict[str, np.ndarray]:
@@ -478,6 +492,26 @@ class _Trainer:
         self.best_loss = float(state["best_loss"])
         best = tensors("best.")
         self.best_state = best or None
+
+
+def reachable_lags(lags: list[int], panel: SeriesPanel, prediction_length: int) -> list[int]:
+    """The lags of ``lags`` that training windows read real history through (rule :data:`LAG_RULE`).
+
+    Windows are padded with zeros before a series' first observed value, so a lag that reaches back
+    further than any training series never carries a value in training: its input weights keep their
+    initial values, and at forecast time, reading real history for the first time, it shifts the
+    forecast. A lag is kept when at least one training window reads an observed-or-filled value
+    through it at every step of its prediction range: ``lag <= n - prediction_length`` for the longest
+    trainable series, ``n`` counted from its first observed value. Lag 1 is always kept.
+    """
+    reach = 0
+    for target in panel.targets:
+        if len(target) < prediction_length:
+            continue  # skipped in training
+        observed = np.flatnonzero(~np.isnan(target))
+        if observed.size:
+            reach = max(reach, len(target) - int(observed[0]) - prediction_length)
+    return [lag for lag in lags if lag <= reach or lag == 1]
 
 
 def _as_series_source(X, name: str):
