@@ -47,7 +47,7 @@ from ..base.errors import ArtifactError, DataFormatError
 from ..base.estimator import Estimator
 from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ..base.registry import register
-from ..base.training import Metric, TrainingLoop
+from ..base.training import Metric
 
 HYPERPARAMETERS = HyperparameterTable("kmeans", [
     Hyperparameter("feature_dim", "int", REQUIRED, range=(1, None),
@@ -127,8 +127,7 @@ class KMeans(Estimator):
         factor = AUTO_EXTRA_CENTER_FACTOR if factor == "auto" else factor
         rng = np.random.default_rng(self._options["random_state"])
         stream = _StreamingKMeans(hp["k"] * factor, hp, rng, self._check_batch)
-        loop = TrainingLoop(epochs=hp["epochs"], batch_size=hp["mini_batch_size"], reporter=self._reporter,
-                            checkpoint_dir=self.runtime.checkpoint_dir)
+        loop = self._training_loop(epochs=hp["epochs"], batch_size=hp["mini_batch_size"])
         loop.run(train, stream)
         if stream.centers is None:
             raise DataFormatError("kmeans: the train channel holds no rows", channel="train")

@@ -46,7 +46,7 @@ from ..base.errors import ArtifactError, DataFormatError, HyperparameterError, M
 from ..base.estimator import Estimator
 from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable, parse_bool
 from ..base.registry import register
-from ..base.training import Metric, TrainingLoop
+from ..base.training import Metric
 
 logger = logging.getLogger("sagelocal")
 
@@ -147,7 +147,7 @@ class KNN(Estimator):
         seed = self._options["random_state"]
         transform = _Transform.create(hp, seed)
         sampler = _Reservoir(hp["sample_size"], transform, np.random.default_rng(seed), self._check_batch)
-        TrainingLoop(epochs=1, batch_size=hp["mini_batch_size"], reporter=self._reporter).run(train, sampler)
+        self._training_loop(epochs=1, batch_size=hp["mini_batch_size"], checkpoint_dir=None).run(train, sampler)
         vectors, labels = sampler.sample()
         if len(labels) == 0:
             raise DataFormatError("knn: the train channel holds no rows", channel="train")

@@ -37,7 +37,6 @@ from ..base.batch import Batch
 from ..base.estimator import Estimator
 from ..base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ..base.registry import register
-from ..base.training import TrainingLoop
 
 HYPERPARAMETERS = HyperparameterTable("pca", [
     Hyperparameter("feature_dim", "int", REQUIRED, range=(1, None),
@@ -108,8 +107,7 @@ class PCA(TransformerMixin, Estimator):
             if iterations == "auto":  # scikit-learn's rule for its randomized solver
                 iterations = 7 if hp["num_components"] < 0.1 * hp["feature_dim"] else 4
             summary = _RandomizedSummary(hp, self._options["random_state"], self._check_batch, iterations)
-        loop = TrainingLoop(epochs=summary.passes, batch_size=hp["mini_batch_size"],
-                            reporter=self._reporter)
+        loop = self._training_loop(epochs=summary.passes, batch_size=hp["mini_batch_size"], checkpoint_dir=None)
         loop.run(train, summary)
         self._set_solution(summary.solution())
         if test is not None:  # SageMaker names no PCA test metric; the channel is still checked

@@ -25,7 +25,6 @@ from ...base.device import DEVICE_OPTION, resolve_device
 from ...base.errors import DataFormatError
 from ...base.estimator import Estimator
 from ...base.registry import register
-from ...base.training import TrainingLoop
 from .declarations import HYPERPARAMETERS, check_hyperparameters
 from .kernels import Ensemble, LossSpec, Standardizer
 from .metrics import (
@@ -127,9 +126,8 @@ class LinearLearner(Estimator):
         trainer = self._trainer(settings, hp, variants, prep, validation, feature_dim, sample, device)
         stop = UntilEveryVariantStops(VARIANTS_TRAINING, patience=hp["early_stopping_patience"],
                                       tolerance=hp["early_stopping_tolerance"], goal="Maximize")
-        loop = TrainingLoop(epochs=hp["epochs"], batch_size=hp["mini_batch_size"], reporter=self._reporter,
-                            early_stopping=stop, checkpoint_dir=self.runtime.checkpoint_dir,
-                            loss_name="objective_loss")
+        loop = self._training_loop(epochs=hp["epochs"], batch_size=hp["mini_batch_size"], early_stopping=stop,
+                                   loss_name="objective_loss")
         epochs_run = loop.run(_ReplayFirstEpoch(train, head, rest), trainer)
         sample_source = ArraySource(sample.features, sample.labels, name="train")
         winner, value = trainer.choose(sample_source)
