@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -163,6 +164,7 @@ class TrainingLoop:
         start = self._resume(model)
         with progress_bar(self.progress, total=self.epochs, initial=start, unit="epoch") as bar:
             for epoch in range(start, self.epochs):
+                before = dict(self.reporter.metrics)
                 losses = [loss for loss in self._epoch(source, model, epoch, bar) if loss is not None]
                 if losses:
                     self.reporter.report(f"train:{self.loss_name}", float(np.mean(losses)), epoch=epoch)
@@ -171,8 +173,8 @@ class TrainingLoop:
                     self.keep_best.update(metrics, epoch)
                 self.epochs_run = epoch + 1
                 self.reporter.progress(epoch + 1, self.epochs)
-                bar.update(1, {name.split(":", 1)[-1] if name.startswith("train:") else name: value
-                               for name, value in metrics.items()})
+                reported = {k: v for k, v in self.reporter.metrics.items() if before.get(k) != v}
+                bar.update(1, {name.removeprefix("train:"): value for name, value in {**reported, **metrics}.items()})
                 self._checkpoint(model, epoch)
                 stop = self.early_stopping
                 if stop is not None and stop.metric in metrics and stop.update(metrics[stop.metric], epoch):
@@ -236,8 +238,9 @@ class _Bar:
     def update(self, epochs: int, metrics: dict[str, float]) -> None:
         if self._bar is None:
             return
-        shown = {name: f"{value:.4g}" for name, value in list(metrics.items())[:3]}
-        if self._loss is not None and "loss" not in shown:
+        shown = {name: f"{value:.4g}" for name, value in list(metrics.items())[:3]
+                 if isinstance(value, (int, float))}
+        if not shown and self._loss is not None:
             shown["loss"] = f"{self._loss:.4g}"
         self._bar.set_postfix(shown, refresh=False)
         self._bar.update(epochs)
@@ -254,8 +257,10 @@ def progress_bar(progress: bool | str | None, *, total: int, initial: int = 0, u
         return
     from tqdm.auto import tqdm
 
+    # a terminal that reports no size (0 x 0, as `docker run -t` may) would hide the bar: 80 x 24 then
+    size = shutil.get_terminal_size((80, 24))
     with tqdm(total=total, initial=initial, unit=unit, desc="training", file=sys.stderr, leave=True,
-              dynamic_ncols=True) as bar:
+              ncols=size.columns or 80, nrows=size.lines or 24) as bar:
         yield _Bar(bar)
 
 
