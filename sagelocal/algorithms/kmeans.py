@@ -116,11 +116,6 @@ class KMeans(Estimator):
                                      f"{', '.join(repr(m) for m in EVAL_METRICS)}; got {metrics!r}")]
         return []
 
-    def _fill_from_data(self, values, train):
-        if values["feature_dim"] is None:
-            values["feature_dim"] = getattr(train, "feature_dim", None)
-        return values
-
     # ----------------------------------------------------------------------------------- fit
     def _fit(self, train, validation, test, hp):
         factor = hp["extra_center_factor"]

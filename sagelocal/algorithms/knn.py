@@ -135,8 +135,7 @@ class KNN(Estimator):
         return problems
 
     def _fill_from_data(self, values, train):
-        if values["feature_dim"] is None:
-            values["feature_dim"] = getattr(train, "feature_dim", None)
+        values = super()._fill_from_data(values, train)
         if values["sample_size"] is None:  # SageMaker requires it; in-memory data can give all rows
             values["sample_size"] = getattr(train, "n_rows", None)
         return values

@@ -90,8 +90,7 @@ class PCA(TransformerMixin, Estimator):
         return []
 
     def _fill_from_data(self, values, train):
-        if values["feature_dim"] is None:
-            values["feature_dim"] = getattr(train, "feature_dim", None)
+        values = super()._fill_from_data(values, train)
         if values["mini_batch_size"] is None:
             rows = getattr(train, "n_rows", None)
             values["mini_batch_size"] = (SDK_DEFAULT_MINI_BATCH_SIZE if rows is None

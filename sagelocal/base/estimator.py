@@ -330,7 +330,12 @@ class Estimator(BaseEstimator):
         return []
 
     def _fill_from_data(self, values: dict[str, Any], train) -> dict[str, Any]:
-        """Fill unset values the SDK derives from the data (e.g. ``feature_dim``)."""
+        """Fill unset values the SDK derives from the data: by default a declared ``feature_dim`` (unset or
+        ``"auto"``) becomes the data's width when the source knows it. Override to add others, calling this."""
+        if "feature_dim" in values and values["feature_dim"] in (None, "auto"):
+            width = getattr(train, "feature_dim", None)
+            if width is not None:
+                values["feature_dim"] = width
         return values
 
     def _fit(self, train, validation, test, hp: dict[str, Any]) -> None:

@@ -102,11 +102,6 @@ class LinearLearner(Estimator):
             estimator.num_models = 1
         return estimator
 
-    def _fill_from_data(self, values, train):
-        if values["feature_dim"] in (None, "auto") and getattr(train, "feature_dim", None) is not None:
-            values["feature_dim"] = train.feature_dim
-        return values
-
     # ----------------------------------------------------------------------------------- fit
     def _device(self) -> torch.device:
         return resolve_device(self.algorithm, self._options["device"])
