@@ -29,64 +29,17 @@ import numpy as np
 import torch
 
 from ...base.artifacts import register_foreign_loader
-from ...base.device import DEVICE_OPTION, resolve_device
+from ...base.device import resolve_device
 from ...base.errors import ArtifactError, ChannelError, DataFormatError
 from ...base.estimator import Estimator
-from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 from ...base.registry import register
-from ...base.training import Metric, MetricReporter
+from ...base.training import Metric
 from ...io.codecs import JSONLinesResponse, JSONResponse
-from . import corpus, supervised, word2vec
+from .data import Corpus, build_dictionary, encode, split_lines, subword_rows, vocabulary_rows
 from .fasttext_format import MODELS, FastTextModel, bin_bytes, parse_bin, read_bin, write_word2vec_text
+from .hyperparameters import HYPERPARAMETERS, OPTIONS, check_hyperparameters
 from .network import mean_rows
-
-_SUBWORD_MODES = ("cbow", "skipgram")
-
-HYPERPARAMETERS = HyperparameterTable("blazingtext", [
-    Hyperparameter("mode", "categorical", REQUIRED, choices=("cbow", "skipgram", "batch_skipgram", "supervised"),
-                   tunable=True, tuning_range=("batch_skipgram", "skipgram", "cbow"),
-                   doc="Word2Vec architecture (cbow, skipgram, batch_skipgram) or the supervised classifier."),
-    Hyperparameter("batch_size", "int", 11, range=(1, None), tunable=True, tuning_range=(8, 32),
-                   doc="batch_skipgram: context words sharing one set of negative samples."),
-    Hyperparameter("buckets", "int", 2000000, range=(1, None), tunable=True, tuning_range=(1000000, 10000000),
-                   doc="Hash buckets of character n-grams (subwords) or word n-grams (supervised)."),
-    Hyperparameter("epochs", "int", 5, range=(1, None), tunable=True, tuning_range=(5, 15),
-                   doc="Passes over the corpus (supervised: the maximum with early stopping)."),
-    Hyperparameter("evaluation", "bool", True, doc="Word2Vec: score the vectors on WordSimilarity-353."),
-    Hyperparameter("learning_rate", "float", 0.05, range=(0, None), closed=(False, True), tunable=True,
-                   tuning_range=(0.005, 0.01), doc="Initial step size, decayed linearly."),
-    Hyperparameter("min_char", "int", 3, range=(1, None), doc="Shortest character n-gram (subwords)."),
-    Hyperparameter("max_char", "int", 6, range=(1, None), doc="Longest character n-gram (subwords)."),
-    Hyperparameter("min_count", "int", 5, range=(0, None), tunable=True, tuning_range=(0, 100),
-                   doc="Words seen fewer times are dropped from the vocabulary."),
-    Hyperparameter("negative_samples", "int", 5, range=(1, None), tunable=True, tuning_range=(5, 25),
-                   doc="Negative samples per positive (Word2Vec)."),
-    # the notes call it a positive fraction: 0 is refused, 1 allowed
-    Hyperparameter("sampling_threshold", "float", 0.0001, range=(0, 1), closed=(False, True), tunable=True,
-                   tuning_range=(0.0001, 0.001), doc="Down-sampling threshold of frequent words."),
-    Hyperparameter("subwords", "bool", False, doc="cbow/skipgram: learn character n-gram vectors."),
-    Hyperparameter("vector_dim", "int", 100, range=(1, None), tunable=True, tuning_range=(32, 300),
-                   doc="Size of the word vectors (supervised: of the embedding layer)."),
-    Hyperparameter("window_size", "int", 5, range=(1, None), tunable=True, tuning_range=(1, 10),
-                   doc="Context words on each side of the target (Word2Vec)."),
-    Hyperparameter("early_stopping", "bool", False,
-                   doc="supervised: stop when validation accuracy stalls for `patience` epochs."),
-    Hyperparameter("min_epochs", "int", 5, range=(1, None), doc="supervised: epochs before early stopping applies."),
-    Hyperparameter("patience", "int", 4, range=(1, None), doc="supervised: epochs without gain before stopping."),
-    Hyperparameter("word_ngrams", "int", 2, range=(1, None), tunable=True, tuning_range=(1, 3),
-                   doc="supervised: longest word n-gram feature (1 = words only)."),
-])
-
-#: Hyperparameters that apply to each mode (spec ``mode_matrix``).
-MODE_KEYS = {
-    "cbow": {"mode", "buckets", "epochs", "evaluation", "learning_rate", "min_char", "max_char", "min_count",
-             "negative_samples", "sampling_threshold", "subwords", "vector_dim", "window_size"},
-    "batch_skipgram": {"mode", "batch_size", "epochs", "evaluation", "learning_rate", "min_count",
-                       "negative_samples", "sampling_threshold", "vector_dim", "window_size"},
-    "supervised": {"mode", "buckets", "early_stopping", "epochs", "learning_rate", "min_count", "min_epochs",
-                   "patience", "vector_dim", "word_ngrams"},
-}
-MODE_KEYS["skipgram"] = MODE_KEYS["cbow"]
+from .trainer import BatchSkipgramTrainer, SupervisedTrainer, check_labelled, classifier_args, evaluate, train_gensim
 
 
 class _ListJSON(JSONResponse):
@@ -108,43 +61,7 @@ class _JSONLines(JSONLinesResponse):
 class BlazingText(Estimator):
     """SageMaker BlazingText: Word2Vec (cbow, skipgram, batch_skipgram) and text classification.
 
-    Parameters
-    ----------
-    mode : {"cbow", "skipgram", "batch_skipgram", "supervised"}
-        Required.
-    batch_size : int, default 11
-        batch_skipgram: context words of one target that share its negative samples.
-    buckets : int, default 2000000
-        Hash buckets of character n-grams (cbow/skipgram with subwords) or word n-grams (supervised).
-    epochs : int, default 5
-    evaluation : bool, default True
-        Word2Vec: score on WordSimilarity-353, write ``eval.json`` and report ``train:mean_rho``.
-    learning_rate : float, default 0.05
-    min_char, max_char : int, default 3 and 6
-        Character n-gram lengths when ``subwords=True``.
-    min_count : int, default 5
-    negative_samples : int, default 5
-    sampling_threshold : float, default 0.0001
-    subwords : bool, default False
-        cbow/skipgram: learn character n-gram vectors (out-of-vocabulary words get vectors).
-    vector_dim : int, default 100
-    window_size : int, default 5
-    early_stopping : bool, default False
-        supervised: needs the validation channel.
-    min_epochs : int, default 5
-    patience : int, default 4
-    word_ngrams : int, default 2
-    random_state : int, default 0
-        sagelocal option: seed of every random draw (cbow/skipgram repeat exactly only with threads=1).
-    device : {"auto", "cpu", "cuda"}, default "auto"
-        sagelocal option: where the torch modes (supervised, batch_skipgram) run.
-    threads : int or "auto", default "auto"
-        sagelocal option: gensim worker threads for cbow/skipgram ("auto": every core).
-    lines_per_step : int or "auto", default "auto"
-        sagelocal option: lines per SGD step of the supervised model (fastText takes one at a time;
-        "auto": n_lines // 256 clipped to 1..128).
-    targets_per_step : int or "auto", default "auto"
-        sagelocal option: batch_skipgram target words per step ("auto": 32 on the CPU, 1024 on CUDA).
+    The parameter list below is generated from the declarations (:mod:`.hyperparameters`).
 
     Attributes
     ----------
@@ -154,6 +71,8 @@ class BlazingText(Estimator):
         supervised: the labels (with their ``__label__`` prefix), most frequent first.
     eval_ : dict or None
         Word2Vec with evaluation: the content of ``eval.json``.
+    epochs_run_ : int
+        supervised: the epochs trained (fewer than ``epochs`` when early stopping stopped).
     """
 
     algorithm = "blazingtext"
@@ -169,111 +88,82 @@ class BlazingText(Estimator):
     response_content_types = ("application/json", "application/jsonlines")
     response_codecs = {"application/json": _ListJSON, "application/jsonlines": _JSONLines}
     default_accept = "same-as-request"  # codecs.SAME_AS_REQUEST: no Accept -> the request's content type
-    options = (
-        DEVICE_OPTION,
-        Hyperparameter("threads", "int", "auto", range=(1, None), auto=True, doc="gensim worker threads."),
-        Hyperparameter("lines_per_step", "int", "auto", range=(1, None), auto=True,
-                       doc="supervised: lines per SGD step."),
-        Hyperparameter("targets_per_step", "int", "auto", range=(1, None), auto=True,
-                       doc="batch_skipgram: target words per step."),
-    )
+    options = OPTIONS
 
     @classmethod
     def _check_hyperparameters(cls, values):
-        problems = []
-        mode = values["mode"]
-        # the notes ask to validate keys per mode: a non-default value of a key the mode ignores is refused
-        for hp in cls.hyperparameters:
-            if hp.name not in MODE_KEYS[mode] and values[hp.name] != hp.default:
-                modes = ", ".join(m for m in MODE_KEYS if hp.name in MODE_KEYS[m])
-                problems.append((hp.name, f"hyperparameter '{hp.name}' does not apply to mode '{mode}'; "
-                                          f"it applies to {modes}"))
-        if mode in _SUBWORD_MODES and values["subwords"] and values["min_char"] > values["max_char"]:
-            problems.append(("max_char", f"hyperparameter 'max_char' must be >= min_char ({values['min_char']}); "
-                                         f"got {values['max_char']}"))
-        return problems
+        return check_hyperparameters(values)
 
     # ----------------------------------------------------------------------------------- fit
-    def fit(self, X, y=None, *, validation=None, test=None):
-        """Train on ``X``: a list of sentences, a ``pathlib.Path`` or a :class:`sagelocal.io.Channel`.
+    def _as_source(self, data, y, name: str) -> Corpus | None:
+        """A list of sentences, a ``pathlib.Path`` to a text file or a :class:`sagelocal.io.Channel`.
 
-        Supervised lines carry their labels as ``__label__`` tokens (or an augmented manifest's
-        ``label``); ``validation`` (supervised only) takes the same forms. Returns ``self``.
+        Supervised lines carry their labels as ``__label__`` tokens (or an augmented manifest's ``label``);
+        ``validation`` (supervised only) takes the same forms.
         """
         if y is not None:
             raise DataFormatError("blazingtext: labels are __label__ tokens in the text; do not pass y",
                                   channel="train")
-        if test is not None:
-            raise DataFormatError("blazingtext takes no 'test' channel; channels: train, validation",
-                                  channel="test")
-        hp = self._resolve_hyperparameters(None)
-        self._options = self.option_table().parse({k: getattr(self, k) for k in self.option_defaults()})
+        return None if data is None else Corpus(data, name)
+
+    def _fit(self, train: Corpus, validation: Corpus | None, test, hp) -> None:
         if validation is not None and hp["mode"] != "supervised":
             raise ChannelError(f"blazingtext: mode '{hp['mode']}' takes only the train channel; got 'validation'")
         if hp["mode"] == "supervised" and hp["early_stopping"] and validation is None:
             raise ChannelError("blazingtext: early_stopping=true needs the 'validation' channel")
-        self._reset()
-        self._reporter = MetricReporter(host=self.runtime.host)
-        self._hp = hp
         if hp["mode"] == "supervised":
-            self._fit_supervised(X, validation, hp)
+            self._fit_supervised(train, validation, hp)
         else:
-            self._fit_word2vec(X, hp)
-        self.hyperparameters_ = hp
-        self.metrics_ = dict(self._reporter.metrics)
-        return self
+            self._fit_word2vec(train, hp)
 
-    def _device(self) -> torch.device:
-        return resolve_device(self.algorithm, self._options["device"])
-
-    def _fit_word2vec(self, X, hp) -> None:
+    def _fit_word2vec(self, train: Corpus, hp) -> None:
         seed = self._options["random_state"]
         if hp["mode"] == "batch_skipgram":
-            lines = corpus.split_lines(corpus.iter_lines(X, name="train", supervised=False))
-            device = self._device()
+            device = resolve_device(self.algorithm, self._options["device"])
             block = self._options["targets_per_step"]
             if block == "auto":  # few targets per step keep quality on the CPU; a GPU needs wide steps
                 block = 1024 if device.type == "cuda" else 32
-            model = word2vec.train_batch_skipgram(lines, hp, device=device, seed=seed, block=block,
-                                                  reporter=self._reporter)
+            trainer = BatchSkipgramTrainer(split_lines(train.lines(supervised=False)), hp, device=device, seed=seed)
+            # no checkpoints: BlazingText has none, and a resumed epoch would not repeat the draws
+            model = trainer.run(self._training_loop(epochs=hp["epochs"], batch_size=block, checkpoint_dir=None))
         else:
             threads = self._options["threads"]
             threads = len(os.sched_getaffinity(0)) if threads == "auto" else threads
             with tempfile.TemporaryDirectory(prefix="sagelocal-blazingtext-") as tmp:
-                path = corpus.plain_corpus_file(X, name="train", directory=tmp)
-                model, _ = word2vec.train_gensim(path, hp, threads=threads, seed=seed)
+                model = train_gensim(train.corpus_file(tmp), hp, threads=threads, seed=seed,
+                                     reporter=self._reporter, progress=self._options["progress"])
         self._set_model(model)
         self.eval_ = None
         if hp["evaluation"]:
-            self.eval_ = word2vec.evaluate(model.words, self.word_vectors_)
+            self.eval_ = evaluate(model.words, self.word_vectors_)
             if self.eval_["mean_rho"] is not None:
                 self._reporter.report("train:mean_rho", self.eval_["mean_rho"], "Maximize")
 
-    def _fit_supervised(self, X, validation, hp) -> None:
-        train_lines = corpus.split_lines(corpus.iter_lines(X, name="train", supervised=True))
-        dictionary = corpus.build_dictionary(train_lines, hp["min_count"])
+    def _fit_supervised(self, train: Corpus, validation: Corpus | None, hp) -> None:
+        train_lines = split_lines(train.lines(supervised=True))
+        dictionary = build_dictionary(train_lines, hp["min_count"])
         if dictionary.nlabels == 0:
             raise DataFormatError("supervised mode needs __label__ tokens; the training data has none",
                                   channel="train")
-        args = supervised.classifier_args(hp)
+        args = classifier_args(hp)
         index = dictionary.index()
-        encoded = corpus.encode(train_lines, index, dictionary.nwords, hp["word_ngrams"], args.bucket)
-        supervised.check_labelled(encoded, "train")
+        encoded = encode(train_lines, index, dictionary.nwords, hp["word_ngrams"], args.bucket)
+        check_labelled(encoded, "train")
         valid = None
         if validation is not None:
-            valid_lines = corpus.split_lines(corpus.iter_lines(validation, name="validation", supervised=True))
+            valid_lines = split_lines(validation.lines(supervised=True))
             if not valid_lines:
                 raise DataFormatError("the validation channel holds no lines", channel="validation")
-            valid = corpus.encode(valid_lines, index, dictionary.nwords, hp["word_ngrams"], args.bucket)
-        device = self._device()
-        generator = torch.Generator(device=device).manual_seed(self._options["random_state"])
-        trainer = supervised.SupervisedTrainer(
-            encoded, valid, rows=dictionary.nwords + args.bucket, n_labels=dictionary.nlabels, hp=hp,
-            device=device, generator=generator, reporter=self._reporter,
-            lines_per_step=_lines_per_step(self._options["lines_per_step"], encoded.n_lines))
-        self.epochs_run_ = trainer.run()
-        self._set_model(supervised.to_fasttext(trainer, dictionary.entries, dictionary.counts,
-                                               dictionary.nwords, dictionary.ntokens, hp))
+            valid = encode(valid_lines, index, dictionary.nwords, hp["word_ngrams"], args.bucket)
+        trainer = SupervisedTrainer(encoded, valid, rows=dictionary.nwords + args.bucket, n_labels=dictionary.nlabels,
+                                    hp=hp, device=resolve_device(self.algorithm, self._options["device"]),
+                                    seed=self._options["random_state"], reporter=self._reporter)
+        # no checkpoints: BlazingText has none, and a resumed epoch would not repeat the shuffles
+        loop = self._training_loop(epochs=hp["epochs"], early_stopping=trainer.early_stopping(), checkpoint_dir=None,
+                                   batch_size=_lines_per_step(self._options["lines_per_step"], encoded.n_lines))
+        self.epochs_run_ = trainer.run(loop)
+        self._set_model(trainer.to_fasttext(dictionary.entries, dictionary.counts, dictionary.nwords,
+                                            dictionary.ntokens))
         self.eval_ = None
 
     def _set_model(self, model: FastTextModel) -> None:
@@ -284,7 +174,7 @@ class BlazingText(Estimator):
             self.word_vectors_ = None
         else:
             args = model.args
-            ids, offsets = corpus.vocabulary_rows(model.entries, model.nwords, args.bucket, args.minn, args.maxn)
+            ids, offsets = vocabulary_rows(model.entries, model.nwords, args.bucket, args.minn, args.maxn)
             self.word_vectors_ = mean_rows(model.input, ids, offsets)
 
     # ------------------------------------------------------------------------------- predict
@@ -331,7 +221,7 @@ class BlazingText(Estimator):
             if 0 <= wid < model.nwords and self.word_vectors_ is not None:
                 out[i] = self.word_vectors_[wid]
                 continue
-            rows = corpus.subword_rows(token, -1, model.nwords, args.bucket, args.minn, args.maxn)
+            rows = subword_rows(token, -1, model.nwords, args.bucket, args.minn, args.maxn)
             if rows:
                 out[i] = model.input[rows].mean(axis=0)
         return out
@@ -340,8 +230,8 @@ class BlazingText(Estimator):
         model, args = self.model_, self.model_.args
         if not texts:
             return []
-        lines = corpus.split_lines(text.encode() for text in texts)
-        encoded = corpus.encode(lines, model.index(), model.nwords, args.word_ngrams, args.bucket, args.minn,
+        lines = split_lines(text.encode() for text in texts)
+        encoded = encode(lines, model.index(), model.nwords, args.word_ngrams, args.bucket, args.minn,
                                 args.maxn)
         ids, offsets = torch.from_numpy(encoded.ids), torch.from_numpy(encoded.offsets[:-1])
         hidden = torch.nn.functional.embedding_bag(ids, self._torch_input, offsets, mode="mean")
@@ -393,8 +283,7 @@ class BlazingText(Estimator):
                 hp.update(subwords=True, min_char=max(args.minn, 1), max_char=max(args.maxn, 1),
                           buckets=args.bucket)
         estimator = cls(**hp)
-        estimator._options = estimator.option_table().parse({k: getattr(estimator, k)
-                                                             for k in estimator.option_defaults()})
+        estimator._options = estimator.option_table().parse(estimator._option_values())
         estimator._hp = estimator.hyperparameters_ = cls.hyperparameters.parse(hp, require=True)
         estimator._set_model(model)
         estimator.eval_, estimator.metrics_ = None, {}

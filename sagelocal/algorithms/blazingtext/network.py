@@ -2,7 +2,8 @@
 
 Both update their matrices with hand-written SGD steps (no autograd, no optimiser state), as fastText
 and word2vec do, so that a step costs a few dense products plus sparse row updates (``index_add_``),
-and the same code runs on CUDA and on the CPU.
+and the same code runs on CUDA and on the CPU. Random draws come from torch's default generator of the
+device, which the trainers seed (:func:`sagelocal.base.torch_layer.seeded`).
 
 Classifier (``supervised``): the hidden vector of a line is the mean of its input rows (words and
 hashed word n-grams), the output is a softmax over labels without bias; one SGD step per mini-batch
@@ -19,37 +20,20 @@ targets per step is therefore a sagelocal option, small on the CPU and larger on
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 
-@contextmanager
-def step_threads(device):
-    """Run many small CPU steps on one intra-op thread (restored afterwards).
-
-    Each step is a dozen small ops; splitting them over threads costs a barrier per op, which takes
-    milliseconds as soon as the cores are shared, against microseconds of work.
-    """
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def scatter_add(matrix: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
     """``matrix[rows] += values`` with repeated rows summed (sparse SGD updates).
 
-    ``index_add_`` on CUDA and on one CPU thread (see :func:`step_threads`); with several CPU threads
-    ``index_put_(accumulate=True)``, slower per row but free of the parallel region in which the CPU
-    ``index_add_`` waits milliseconds per call when the cores are busy.
+    ``index_add_`` on CUDA and on one CPU thread (the trainers run CPU steps on one thread: each step is a
+    dozen small ops, and splitting them over threads costs a barrier per op, milliseconds as soon as the
+    cores are shared); with several CPU threads ``index_put_(accumulate=True)``, slower per row but free
+    of the parallel region in which the CPU ``index_add_`` waits milliseconds per call when the cores are
+    busy.
     """
     if matrix.is_cuda or torch.get_num_threads() == 1:
         matrix.index_add_(0, rows, values)
@@ -58,17 +42,23 @@ def scatter_add(matrix: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) 
 
 
 # ---------------------------------------------------------------------------------- classifier
-class Classifier:
-    """fastText's supervised model on ``device``: input (rows x dim) and output (labels x dim)."""
+class Classifier(torch.nn.Module):
+    """fastText's supervised model on ``device``: input (rows x dim) and output (labels x dim).
+
+    The matrices are buffers (updated by :meth:`step`, no autograd), so the module's ``state_dict`` is the
+    model's weights.
+    """
 
     def __init__(self, input_matrix: torch.Tensor, output_matrix: torch.Tensor):
-        self.input, self.output = input_matrix, output_matrix
+        super().__init__()
+        self.register_buffer("input", input_matrix)
+        self.register_buffer("output", output_matrix)
 
     @classmethod
-    def initial(cls, rows: int, dim: int, labels: int, device, generator: torch.Generator) -> Classifier:
+    def initial(cls, rows: int, dim: int, labels: int, device) -> Classifier:
         """fastText's initialisation: input uniform in [-1/dim, 1/dim], output zero."""
         weights = torch.empty(rows, dim, device=device)
-        weights.uniform_(-1.0 / dim, 1.0 / dim, generator=generator)
+        weights.uniform_(-1.0 / dim, 1.0 / dim)
         return cls(weights, torch.zeros(labels, dim, device=device))
 
     def hidden(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -111,8 +101,11 @@ def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
     return np.minimum(1.0, np.sqrt(scaled) + scaled)
 
 
-class SkipGramSharing:
+class SkipGramSharing(torch.nn.Module):
     """Skip-gram with negative sample sharing on ``device`` (BlazingText's batch_skipgram).
+
+    The input and output matrices are buffers (updated by :meth:`update`, no autograd): the module's
+    ``state_dict``.
 
     Parameters
     ----------
@@ -120,23 +113,24 @@ class SkipGramSharing:
     dim, window, negative, group : vector size, maximum window, negatives per group and context words
         per group (``batch_size``).
     threshold : down-sampling threshold.
-    generator : torch generator on ``device`` (all random draws come from it).
     """
 
     def __init__(self, counts: np.ndarray, dim: int, window: int, negative: int, group: int,
-                 threshold: float, device, generator: torch.Generator):
-        self.device, self.generator = device, generator
+                 threshold: float, device):
+        super().__init__()
+        self.device = device
         self.window, self.negative, self.group = window, negative, group
         n = len(counts)
-        self.input = (torch.rand(n, dim, device=device, generator=generator) - 0.5) / dim  # word2vec's init
-        self.output = torch.zeros(n, dim, device=device)
+        # word2vec's initialisation: input uniform in [-0.5/dim, 0.5/dim], output zero
+        self.register_buffer("input", (torch.rand(n, dim, device=device) - 0.5) / dim)
+        self.register_buffer("output", torch.zeros(n, dim, device=device))
         noise = torch.as_tensor(counts, dtype=torch.float64, device=device) ** 0.75
         self.noise_cdf = torch.cumsum(noise / noise.sum(), 0).float()
         self.keep = torch.as_tensor(keep_probabilities(counts, threshold), dtype=torch.float32, device=device)
 
     def epoch_targets(self, words: torch.Tensor, sentences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Down-sample one epoch's corpus: the kept word ids and their sentence numbers."""
-        kept = torch.rand(len(words), device=self.device, generator=self.generator) < self.keep[words]
+        kept = torch.rand(len(words), device=self.device) < self.keep[words]
         return words[kept], sentences[kept]
 
     def prepare(self, words: torch.Tensor, sentences: torch.Tensor, start: int, stop: int) -> dict:
@@ -146,7 +140,7 @@ class SkipGramSharing:
         groups = contexts.shape[1] // self.group
         contexts, mask = contexts.reshape(-1, self.group), mask.reshape(-1, self.group)
         centre = words[start:stop].repeat_interleave(groups)
-        draws = torch.rand(len(centre), self.negative, device=self.device, generator=self.generator)
+        draws = torch.rand(len(centre), self.negative, device=self.device)
         noise = torch.searchsorted(self.noise_cdf, draws).clamp_(max=len(self.noise_cdf) - 1)
         outputs = torch.cat([centre.unsqueeze(1), noise], dim=1)
         out_mask = torch.ones(outputs.shape, device=self.device)
@@ -159,7 +153,7 @@ class SkipGramSharing:
         w, n = self.window, len(words)
         positions = torch.arange(start, stop, device=self.device)
         # word2vec's dynamic window: each target uses a window drawn uniformly from 1..window
-        reach = torch.randint(1, w + 1, (len(positions),), device=self.device, generator=self.generator)
+        reach = torch.randint(1, w + 1, (len(positions),), device=self.device)
         offsets = torch.cat([torch.arange(-w, 0, device=self.device), torch.arange(1, w + 1, device=self.device)])
         where = positions.unsqueeze(1) + offsets
         inside = (where >= 0) & (where < n)

@@ -1,19 +1,21 @@
-"""BlazingText's input: one sentence per line, ``__label__`` tokens, augmented manifests; fastText's dictionary.
+"""BlazingText's data: one sentence per line, ``__label__`` tokens, augmented manifests; fastText's dictionary.
 
 Everything here works on UTF-8 *bytes*, as fastText does: tokens are split on ASCII white space, hashed
 byte by byte (FNV-1a with fastText's signed-char quirk) and written to ``.bin`` files unchanged, so a
 model built here and one built by fastText map the same text to the same rows.
 
-Inputs accepted by ``fit``: a list (or other iterable) of sentences (``str`` or ``bytes``), a path
-(``pathlib.Path``) to a text file (read as bytes; gzip is recognised), or a :class:`sagelocal.io.Channel`
-whose content type is ``text/plain`` (one sentence per line) or ``application/jsonlines`` (JSON objects
-with the text under ``source`` and the label(s) under ``label``; for an augmented manifest the channel's
-``AttributeNames`` name the text and the label, in that order).
+What ``fit`` takes for a channel (a :class:`Corpus`): a list (or other iterable) of sentences (``str`` or
+``bytes``), a path (``pathlib.Path``) to a text file (read as bytes, gzip recognised, through
+:func:`sagelocal.io.open_object`), or a :class:`sagelocal.io.Channel` whose content type is ``text/plain``
+(one sentence per line) or ``application/jsonlines`` (JSON objects with the text under ``source`` and the
+label(s) under ``label``; for an augmented manifest the channel's ``AttributeNames`` name the text and the
+label, in that order). Channels are read through their ``batches``, so File or Pipe mode, sharding,
+shuffling, manifests, gzip and the RecordIO wrapper all apply.
 """
 
 from __future__ import annotations
 
-import gzip
+import codecs
 import json
 import os
 import tempfile
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ...base.errors import DataFormatError
+from ...io import is_channel, open_object, parse_content_type
 
 EOS = b"</s>"
 BOW, EOW = b"<", b">"
@@ -33,18 +36,89 @@ TEXT_PLAIN = "text/plain"
 JSONLINES = "application/jsonlines"
 #: Attribute names of an augmented manifest when the channel names none (SageMaker's documented ones).
 MANIFEST_ATTRIBUTES = ("source", "label")
-_GZIP_MAGIC = b"\x1f\x8b"
 _FNV_OFFSET, _FNV_PRIME = np.uint32(2166136261), np.uint32(16777619)
 _NGRAM_MULTIPLIER = np.uint64(116049371)
 
 
 # --------------------------------------------------------------------------------------- reading
-def _media_type(content_type: str | None) -> str:
-    return (content_type or TEXT_PLAIN).split(";")[0].strip().lower()
+class Corpus:
+    """What ``fit`` was given for channel ``name``, read as lines of bytes (see the module docstring).
+
+    The form is checked here, when ``fit`` receives it; the text is read by :meth:`lines` (once per call)
+    or handed to gensim as a file by :meth:`corpus_file`.
+    """
+
+    def __init__(self, data, name: str):
+        if is_channel(data):
+            media = parse_content_type(data.content_type)[0]
+            if media not in (TEXT_PLAIN, JSONLINES):
+                raise DataFormatError(f"content type '{data.content_type}' is not supported by blazingtext; "
+                                      f"supported: {TEXT_PLAIN}, {JSONLINES}", channel=name)
+        elif not isinstance(data, os.PathLike) and (isinstance(data, (str, bytes)) or not isinstance(data, Iterable)):
+            raise DataFormatError(f"{name}: pass a list of sentences, a pathlib.Path to a text file or a "
+                                  f"sagelocal.io.Channel; got {type(data).__name__}", channel=name)
+        self.data, self.name = data, name
+
+    def lines(self, *, supervised: bool) -> Iterator[bytes]:
+        """The raw lines (bytes, no newline); ``supervised``: manifest labels become ``__label__`` tokens.
+
+        A path is read as bytes, so text in any ASCII-compatible encoding is hashed exactly as fastText
+        hashes it; a channel's text is decoded by io (its ``charset``, UTF-8 by default) and hashed as UTF-8.
+        """
+        if is_channel(self.data):
+            return _channel_lines(self.data, supervised, self.name)
+        if isinstance(self.data, os.PathLike):
+            return _file_lines(self.data, self.name)
+        return _memory_lines(self.data, self.name)
+
+    def corpus_file(self, directory: str) -> str:
+        """A file of one sentence per line holding the corpus, for readers that want a path (gensim).
+
+        The one uncompressed file that is the whole corpus (see :meth:`_direct_file`) is used where it is;
+        anything else (lists, manifests, gzip, several objects, Pipe mode) is written once into ``directory``.
+        """
+        direct = self._direct_file()
+        if direct is not None:
+            return str(direct)
+        descriptor, path = tempfile.mkstemp(prefix="corpus-", suffix=".txt", dir=directory)
+        with os.fdopen(descriptor, "wb") as out:
+            for line in self.lines(supervised=False):
+                out.write(line + b"\n")
+        return path
+
+    def _direct_file(self) -> Path | None:
+        """A path given to ``fit``, or the only object this host reads of a File-mode UTF-8 ``text/plain``
+        channel (after sharding, shuffling and manifests), when io reads it as the file itself (not gzip)."""
+        data = self.data
+        if isinstance(data, os.PathLike):
+            candidate = Path(data)
+        elif is_channel(data) and data.input_mode != "Pipe" and data.data_type != "AugmentedManifestFile" \
+                and _is_utf8_text(data.content_type):
+            files = data.local_files()
+            if len(files) != 1:
+                return None
+            candidate = files[0]
+        else:
+            return None
+        with open_object(candidate, channel=self.name) as stream:
+            return candidate if _is_the_file(stream, candidate) else None
 
 
-def _is_channel(data) -> bool:
-    return hasattr(data, "batches") and hasattr(data, "content_type")
+def _is_utf8_text(content_type: str) -> bool:
+    media, params = parse_content_type(content_type)
+    try:
+        return media == TEXT_PLAIN and codecs.lookup(params.get("charset") or "utf-8").name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _is_the_file(stream, path: Path) -> bool:
+    """Whether the stream io opened for ``path`` is the file itself (io decompresses nothing), so that a
+    library may read the path and see the same bytes."""
+    try:
+        return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: a decompressing stream
+        return False
 
 
 def _labelled(text: bytes, label, supervised: bool, where: dict) -> bytes:
@@ -77,11 +151,7 @@ def _record_line(record, attributes: tuple, supervised: bool, where: dict) -> by
 
 
 def _channel_lines(channel, supervised: bool, name: str) -> Iterator[bytes]:
-    media = _media_type(channel.content_type)
-    if media not in (TEXT_PLAIN, JSONLINES):
-        raise DataFormatError(f"content type '{channel.content_type}' is not supported by blazingtext; "
-                              f"supported: {TEXT_PLAIN}, {JSONLINES}", channel=name)
-    attributes = tuple(getattr(channel, "attribute_names", None) or MANIFEST_ATTRIBUTES)
+    attributes = tuple(channel.attribute_names or MANIFEST_ATTRIBUTES)
     for batch in channel.batches(4096):  # Pipe mode: epoch 0's FIFO, read once for the whole job
         if batch.records is None:
             raise DataFormatError("expected lines of text or JSON objects with a 'source'; got feature rows",
@@ -93,36 +163,13 @@ def _channel_lines(channel, supervised: bool, name: str) -> Iterator[bytes]:
 
 
 def _file_lines(path, name: str) -> Iterator[bytes]:
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise DataFormatError(f"cannot open: {exc.strerror or exc}", channel=name, source=str(path)) from None
-    with handle:
-        if handle.read(2) == _GZIP_MAGIC:
-            handle.seek(0)
-            handle = gzip.GzipFile(fileobj=handle, mode="rb")
-        else:
-            handle.seek(0)
-        for raw in handle:
+    with open_object(path, channel=name) as stream:
+        for raw in stream:
             yield raw.rstrip(b"\r\n")
 
 
-def iter_lines(data, *, name: str, supervised: bool) -> Iterator[bytes]:
-    """The raw lines (bytes, no newline) of a data source; see the module docstring for the forms.
-
-    Channels are read through :mod:`sagelocal.io` (File or Pipe mode, manifests, gzip); a path is read as
-    bytes, so text in any ASCII-compatible encoding is hashed exactly as fastText hashes it.
-    """
-    if _is_channel(data):
-        yield from _channel_lines(data, supervised, name)
-        return
-    if isinstance(data, os.PathLike):
-        yield from _file_lines(data, name)
-        return
-    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
-        raise DataFormatError(f"{name}: pass a list of sentences, a pathlib.Path to a text file or a "
-                              f"sagelocal.io.Channel; got {type(data).__name__}", channel=name)
-    for number, sentence in enumerate(data, 1):
+def _memory_lines(sentences, name: str) -> Iterator[bytes]:
+    for number, sentence in enumerate(sentences, 1):
         if isinstance(sentence, str):
             sentence = sentence.encode()
         elif not isinstance(sentence, bytes):
@@ -130,31 +177,6 @@ def iter_lines(data, *, name: str, supervised: bool) -> Iterator[bytes]:
                                   record=number)
         # a sentence given in memory is one line: embedded newlines are white space
         yield sentence.replace(b"\n", b" ")
-
-
-def plain_corpus_file(data, *, name: str, directory: str) -> str:
-    """A file of one sentence per line holding ``data``, for readers that want a path (gensim).
-
-    An uncompressed text file given as a path, or the single file of a File-mode ``text/plain`` channel,
-    is used where it is; anything else (lists, manifests, gzip, several files, Pipe mode) is written once
-    into ``directory``.
-    """
-    single = None
-    if isinstance(data, os.PathLike):
-        single = Path(data)
-    elif _is_channel(data) and _media_type(data.content_type) == TEXT_PLAIN and \
-            getattr(data, "input_mode", "File") != "Pipe" and getattr(data, "data_type", "S3Prefix") == "S3Prefix":
-        files = list(data.files())
-        single = files[0] if len(files) == 1 else None
-    if single is not None and single.is_file():
-        with open(single, "rb") as handle:
-            if handle.read(2) != _GZIP_MAGIC:
-                return str(single)
-    descriptor, path = tempfile.mkstemp(prefix="corpus-", suffix=".txt", dir=directory)
-    with os.fdopen(descriptor, "wb") as out:
-        for line in iter_lines(data, name=name, supervised=False):
-            out.write(line + b"\n")
-    return path
 
 
 # --------------------------------------------------------------------------------------- hashing
