@@ -15,7 +15,7 @@ import pytest
 
 import sagelocal
 from sagelocal import BlazingText, ChannelError, DataFormatError, HyperparameterError
-from sagelocal.algorithms.blazingtext import corpus
+from sagelocal.algorithms.blazingtext import data as corpus
 from sagelocal.algorithms.blazingtext.fasttext_format import read_bin, write_bin
 
 fasttext = pytest.importorskip("fasttext")

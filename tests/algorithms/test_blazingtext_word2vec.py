@@ -15,7 +15,7 @@ import pytest
 
 import sagelocal
 from sagelocal import BlazingText
-from sagelocal.algorithms.blazingtext.word2vec import MissingBackendError
+from sagelocal import MissingDependencyError as MissingBackendError
 
 gensim_models = pytest.importorskip("gensim.models")
 gensim_utils = pytest.importorskip("gensim.test.utils")
@@ -139,3 +139,32 @@ def test_missing_gensim_names_the_extra(monkeypatch, wiki):
     monkeypatch.setitem(sys.modules, "gensim.models", None)
     with pytest.raises(MissingBackendError, match=r"sagelocal\[blazingtext\]"):
         BlazingText(mode="cbow").fit(wiki)
+
+
+def test_gensim_reads_this_hosts_share_of_the_channel_and_a_single_plain_file_in_place(tmp_path):
+    """cbow/skipgram hand gensim a file: the channel's only object for this host (after sharding), else a copy
+    of the objects in the channel's order (shuffle), gzip decompressed."""
+    import gzip
+
+    from sagelocal.algorithms.blazingtext.data import Corpus
+    from sagelocal.base.runtime import Runtime
+    from sagelocal.io import Channel
+
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "a.txt").write_text("alpha one\n")
+    (tmp_path / "two" / "b.txt").write_text("beta two\n")
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "gz" / "a.txt").write_bytes(gzip.compress(b"alpha one\n"))
+    hosts = ["algo-1", "algo-2"]
+
+    def corpus_file(channel):
+        path = Corpus(channel, "train").corpus_file(str(tmp_path))
+        return path, open(path).read()
+
+    shares = [corpus_file(Channel(tmp_path / "two", "text/plain", distribution="ShardedByS3Key",
+                                  runtime=Runtime(host=host, hosts=hosts))) for host in hosts]
+    assert shares == [(str(tmp_path / "two" / "a.txt"), "alpha one\n"), (str(tmp_path / "two" / "b.txt"), "beta two\n")]
+    orders = {corpus_file(Channel(tmp_path / "two", "text/plain", shuffle_seed=seed))[1] for seed in range(4)}
+    assert orders == {"alpha one\nbeta two\n", "beta two\nalpha one\n"}
+    path, text = corpus_file(Channel(tmp_path / "gz", "text/plain"))
+    assert path != str(tmp_path / "gz" / "a.txt") and text == "alpha one\n"
