@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import sagelocal
 from sagelocal import HyperparameterError, SagelocalError, XGBoost
 from sagelocal.algorithms.xgboost import training
 from sagelocal.algorithms.xgboost.hyperparameters import library_params
-from sagelocal.base.errors import ChannelError, UnsupportedContentTypeError
+from sagelocal.base.errors import ChannelError, MissingDependencyError, UnsupportedContentTypeError
 from sagelocal.base.runtime import Runtime
 from sagelocal.io import Channel, write_numpy_to_dense_tensor
 
@@ -42,17 +43,15 @@ def _write_csv(path, *columns, delimiter=","):
     return path
 
 
-class _Files:
-    """A File-mode channel over given files (for content types sagelocal.io may not read yet)."""
+class _Files(Channel):
+    """A channel over given files (not every file of a folder)."""
 
     def __init__(self, paths, content_type, input_mode="File", name="train"):
-        self.paths, self.content_type, self.input_mode, self.name = list(paths), content_type, input_mode, name
+        self.paths = [Path(p) for p in paths]
+        super().__init__(self.paths[0].parent, content_type, input_mode, name=name)
 
     def files(self):
         return self.paths
-
-    def wait_for_pipe(self, epoch):
-        return self.paths[0]
 
     def batches(self, batch_size, epoch=0):
         raise AssertionError("XGBoost reads channels whole, by content type")
@@ -158,7 +157,7 @@ def test_missing_library_names_the_extra(monkeypatch):
     from sagelocal.algorithms.xgboost.data import xgboost_module
 
     monkeypatch.setitem(sys.modules, "xgboost", None)
-    with pytest.raises(SagelocalError, match=r"pip install sagelocal\[xgboost\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'sagelocal\[xgboost\]'"):
         xgboost_module()
 
 

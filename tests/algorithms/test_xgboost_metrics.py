@@ -16,6 +16,7 @@ from sklearn.datasets import make_classification
 
 from sagelocal import SagelocalError, XGBoost
 from sagelocal.algorithms.xgboost.metrics import predicted_labels
+from sagelocal.io import Channel
 from tests.conftest import spec_dir
 
 
@@ -142,17 +143,8 @@ def test_ranking_metrics_per_query(tmp_path):
     (tmp_path / "train.libsvm").write_text("\n".join(lines[:cut]) + "\n")
     (tmp_path / "validation.libsvm").write_text("\n".join(lines[cut:]) + "\n")
 
-    class Files:
-        content_type, input_mode = "text/libsvm", "File"
-
-        def __init__(self, path, name):
-            self.path, self.name = path, name
-
-        def files(self):
-            return [self.path]
-
-        def batches(self, batch_size, epoch=0):
-            raise AssertionError
+    def Files(path, name):  # a File-mode channel over one file
+        return Channel(path, "text/libsvm", name=name)
 
     est = XGBoost(num_round=5, objective="rank:pairwise", eval_metric="ndcg,map", nthread=1)
     est.fit(Files(tmp_path / "train.libsvm", "train"), validation=Files(tmp_path / "validation.libsvm", "validation"))

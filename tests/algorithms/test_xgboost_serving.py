@@ -3,8 +3,10 @@ models trained by SageMaker (``xgboost-model`` in a ``model.tar.gz``, native or 
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import os
 import pickle
 import tarfile
 import warnings
@@ -71,6 +73,8 @@ def test_selectable_binary_logistic(binary, monkeypatch):
     p = est.predict(X[:5]).astype(np.float64)
     monkeypatch.setenv("SAGEMAKER_INFERENCE_OUTPUT", "Probabilities, predicted_label,raw_scores,labels,raw_score,"
                                                      "probability,predicted_score")
+    est = copy.copy(est)  # the module's model stays unserved
+    est.configure_serving(os.environ)  # what a server does when it loads the model
     records = est.predict_records(X[:5])
     assert list(records[0]) == ["predicted_label", "labels", "probability", "probabilities", "raw_score",
                                 "raw_scores", "predicted_score"]
@@ -201,6 +205,7 @@ def test_sagemaker_ensemble_averages_or_votes(tmp_path, monkeypatch):
     expected = [np.bincount(column, minlength=3).argmax() for column in votes.T]  # majority, ties: smallest
     np.testing.assert_array_equal(model.predict(X), expected)
     monkeypatch.setenv("SAGEMAKER_INFERENCE_ENSEMBLE", "false")
+    model.configure_serving(os.environ)  # what a server does when it loads the model
     np.testing.assert_array_equal(model.predict(X), votes[0])
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sagelocal.base.errors import DataFormatError
+from sagelocal.base.errors import DataFormatError, MissingDependencyError
 from sagelocal.io import Batch, read
 from sagelocal.io.parquet import read_parquet
 
@@ -94,5 +94,5 @@ def test_missing_pyarrow_names_the_extra(monkeypatch, frame):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
-    with pytest.raises(DataFormatError, match=r"pip install sagelocal\[parquet\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'sagelocal\[parquet\]'"):
         list(read(io.BytesIO(parquet_bytes(frame)), "application/x-parquet"))

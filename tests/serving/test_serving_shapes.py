@@ -11,6 +11,7 @@ as DeepAR's quantile names) are not compared, only the shapes of their values.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 
 import httpx
@@ -160,9 +161,15 @@ def served(tmp_path_factory):
     return get
 
 
-def json_records(name, served, inference) -> tuple:
-    """(model, app, request body, its content type, the JSON answer's records), checked against the spec."""
+def json_records(name, served, inference, environ=None) -> tuple:
+    """(model, app, request body, its content type, the JSON answer's records), checked against the spec.
+
+    ``environ``: serving variables; a server reads them once, when it starts, so it gets a server of its own.
+    """
     model, X, app = served(name)
+    if environ:
+        model = copy.copy(model)
+        app = create_app(model, environ=environ)
     variants = spec_variants(inference, model.response_key)
     allowed = allowed_shapes(inference, model.response_key)
     requests = feature_requests(model, X) if tabular(X) else instance_requests(inference, X)
@@ -187,11 +194,9 @@ def test_json_responses_match_the_spec(name, served):
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
-def test_jsonlines_responses_match_the_spec(name, served, monkeypatch):
-    for variable, value in SERVING_ENVIRONMENT.get(name, {}).items():
-        monkeypatch.setenv(variable, value)
+def test_jsonlines_responses_match_the_spec(name, served):
     inference = spec_inference(name)
-    model, app, body, content_type, records = json_records(name, served, inference)
+    model, app, body, content_type, records = json_records(name, served, inference, SERVING_ENVIRONMENT.get(name))
     if JSONLINES not in model.response_content_types:
         pytest.skip(f"{name} does not answer in JSON lines")
     lines = post(app, body, content_type, JSONLINES)
@@ -201,11 +206,9 @@ def test_jsonlines_responses_match_the_spec(name, served, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
-def test_protobuf_responses_match_the_spec(name, served, monkeypatch):
-    for variable, value in SERVING_ENVIRONMENT.get(name, {}).items():
-        monkeypatch.setenv(variable, value)
+def test_protobuf_responses_match_the_spec(name, served):
     inference = spec_inference(name)
-    model, app, body, content_type, records = json_records(name, served, inference)
+    model, app, body, content_type, records = json_records(name, served, inference, SERVING_ENVIRONMENT.get(name))
     if PROTOBUF not in model.response_content_types:
         pytest.skip(f"{name} does not answer in RecordIO-protobuf")
     answer = post(app, body, content_type, PROTOBUF)

@@ -7,8 +7,8 @@ lets :func:`sagelocal.load` read SageMaker's own XGBoost artifacts (``xgboost-mo
 from __future__ import annotations
 
 from ...base.artifacts import register_foreign_loader
-from .artifacts import is_sagemaker_model_dir, load_foreign, load_sagemaker_model
-from .estimator import XGBoost
+from .artifacts import is_sagemaker_model_dir
+from .estimator import XGBoost, load_foreign, load_sagemaker_model
 
 register_foreign_loader(is_sagemaker_model_dir, load_foreign)
 

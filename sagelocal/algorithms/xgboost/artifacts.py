@@ -1,10 +1,12 @@
-"""Models SageMaker's XGBoost wrote, and models written the way SageMaker writes them.
+"""Model files as SageMaker's XGBoost writes and reads them.
 
 A SageMaker XGBoost ``model.tar.gz`` holds ``xgboost-model`` (``xgboost-model-0`` ... after k-fold
 training). Versions 1.3-1 and later save it with ``Booster.save_model`` (XGBoost's own format);
 earlier versions pickled the Booster. The container loads every file of the model folder (dotfiles
 excluded), trying pickle first; sagelocal reads XGBoost's format and unpickles only with
 ``allow_pickle=True``, because unpickling a file runs whatever code it names.
+
+This module knows files and boosters only; :mod:`.estimator` builds the estimator from them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import shutil
 import tarfile
 import tempfile
@@ -21,14 +24,19 @@ from ...base.artifacts import HEADER, TARBALL, safe_extract
 from ...base.errors import ArtifactError
 from .data import xgboost_module
 
-MODEL_PREFIX = "xgboost-model"
+MODEL_NAME = "xgboost-model"
 _PICKLE_PROTOCOL_MARK = b"\x80"
+
+
+def is_pickled(data: bytes) -> bool:
+    """Whether a model file's bytes are a pickle (SageMaker XGBoost before 1.3-1)."""
+    return data[:1] == _PICKLE_PROTOCOL_MARK
 
 
 def booster_from_bytes(data: bytes, allow_pickle: bool, name: str):
     """An ``xgboost.Booster`` from a model file's bytes (XGBoost's JSON/UBJSON/binary, or a pickle)."""
     xgb = xgboost_module()
-    if data[:1] == _PICKLE_PROTOCOL_MARK:
+    if is_pickled(data):
         if not allow_pickle:
             raise ArtifactError(f"'{name}' is a pickled XGBoost Booster (SageMaker XGBoost before 1.3-1); refused "
                                 f"because unpickling runs code: pass allow_pickle=True only for a model you trust")
@@ -47,79 +55,69 @@ def booster_from_bytes(data: bytes, allow_pickle: bool, name: str):
                             f"{first}") from None
 
 
+def native_files(boosters: list) -> dict[str, bytes]:
+    """``{"xgboost-model": bytes}``, or ``xgboost-model-<i>`` per booster of an ensemble (UBJSON)."""
+    if len(boosters) == 1:
+        return {MODEL_NAME: bytes(boosters[0].save_raw("ubj"))}
+    return {f"{MODEL_NAME}-{i}": bytes(b.save_raw("ubj")) for i, b in enumerate(boosters)}
+
+
+def sorted_model_names(names) -> list[str]:
+    """Model file names in natural order (``xgboost-model-2`` before ``xgboost-model-10``)."""
+    return sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+
+
 def is_sagemaker_model_dir(directory) -> bool:
     """Whether ``directory`` looks like SageMaker's XGBoost model folder (``xgboost-model*`` files)."""
     directory = Path(directory)
     return not (directory / HEADER).exists() and any(
-        p.is_file() and p.name.startswith(MODEL_PREFIX) for p in directory.iterdir())
+        p.is_file() and p.name.startswith(MODEL_NAME) for p in directory.iterdir())
 
 
-def load_sagemaker_model(path, *, allow_pickle: bool = False):
-    """Load a model SageMaker's XGBoost trained: a ``model.tar.gz``, its extracted folder, or one model file.
-
-    Every regular file of the folder is a booster (dotfiles and ``model.tar.gz`` excluded); several
-    make an ensemble, as after k-fold training. Returns a fitted :class:`~sagelocal.XGBoost`.
-    """
+def holds_sagelocal_model(path) -> bool:
+    """Whether ``path`` (a folder or a tarball) holds sagelocal's own artifact (its JSON header)."""
     path = Path(path)
     if path.is_dir():
-        return _load_dir(path, allow_pickle, str(path))
+        return (path / HEADER).is_file()
+    if not (path.is_file() and tarfile.is_tarfile(path)):
+        return False
+    with tarfile.open(path) as tar:
+        return any(os.path.normpath(name) == HEADER for name in tar.getnames())
+
+
+def read_model_files(path) -> dict[str, bytes]:
+    """The model files of SageMaker's XGBoost model at ``path`` by name: a ``model.tar.gz``, its extracted
+    folder (every regular file but dotfiles and ``model.tar.gz``), or one model file."""
+    path = Path(path)
+    if path.is_dir():
+        return folder_model_files(path, str(path))
     if not path.is_file():
         raise ArtifactError(f"no model at '{path}': expected a model.tar.gz, a model folder or an xgboost-model file")
     if tarfile.is_tarfile(path):
         with tempfile.TemporaryDirectory(prefix="sagelocal-xgboost-") as tmp:
             safe_extract(path, tmp)
-            return _load_dir(Path(tmp), allow_pickle, str(path))
-    return _from_files({path.name: path.read_bytes()}, allow_pickle, str(path))
+            return folder_model_files(Path(tmp), str(path))
+    return {path.name: path.read_bytes()}
 
 
-def _load_dir(directory: Path, allow_pickle: bool, shown: str):
-    if (directory / HEADER).is_file():  # a sagelocal model: its own loader
-        from ...base.artifacts import load_estimator
-
-        return load_estimator(directory, allow_pickle=allow_pickle)
-    files = {p.name: p.read_bytes() for p in directory.iterdir()
+def folder_model_files(directory: Path, shown: str) -> dict[str, bytes]:
+    """The model files of a SageMaker XGBoost model folder, by name (``shown`` names it in errors)."""
+    files = {p.name: p.read_bytes() for p in Path(directory).iterdir()
              if p.is_file() and not p.name.startswith(".") and p.name != TARBALL}
     if not files:
         raise ArtifactError(f"'{shown}' holds no model file (SageMaker XGBoost writes 'xgboost-model')")
-    return _from_files(files, allow_pickle, shown)
+    return files
 
 
-def _from_files(files: dict[str, bytes], allow_pickle: bool, shown: str):
-    from .estimator import XGBoost, sorted_model_names
-    from .hyperparameters import OBJECTIVES
-
-    names = sorted_model_names(files)
-    boosters = [booster_from_bytes(files[name], allow_pickle, f"{shown}: {name}") for name in names]
-    model = XGBoost()
-    model._set_boosters(boosters, pickled=any(files[name][:1] == _PICKLE_PROTOCOL_MARK for name in names))
-    given = {"num_round": boosters[0].num_boosted_rounds()}
-    if model.objective_ in OBJECTIVES:
-        given["objective"] = model.objective_
-    if model.num_class_:
-        given["num_class"] = model.num_class_
-    model.set_params(**given)
-    model._hp = {name: given.get(name) for name in model.hyperparameters.names}
-    model.hyperparameters_ = model._hp
-    model.metrics_ = {}
-    return model
-
-
-def load_foreign(directory, allow_pickle: bool, shown: str):
-    """The loader :func:`sagelocal.load` uses for SageMaker XGBoost model folders."""
-    return _load_dir(Path(directory), allow_pickle, shown)
-
-
-def save_sagemaker_model(model, path) -> str:
-    """Write ``model``'s boosters as SageMaker's XGBoost writes them: ``xgboost-model`` (or
-    ``xgboost-model-<i>``) in the folder ``path`` and a ``model.tar.gz`` holding only those files.
+def write_sagemaker_model(boosters: list, path) -> str:
+    """Write ``boosters`` as SageMaker's XGBoost writes them: ``xgboost-model`` (or ``xgboost-model-<i>``)
+    in the folder ``path`` and a ``model.tar.gz`` holding only those files.
 
     Returns the tarball's path.
     """
-    from .estimator import native_files
-
     target = Path(path)
     target.mkdir(parents=True, exist_ok=True)
-    files = native_files(model.boosters_)
+    files = native_files(boosters)
     staging = Path(tempfile.mkdtemp(prefix=".sagelocal-tmp-", dir=target))
     try:
         buffer = io.BytesIO()

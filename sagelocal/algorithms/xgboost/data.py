@@ -1,11 +1,13 @@
 """Training data as the SageMaker XGBoost container reads it, and the xgboost library behind an import.
 
 Channels hold ``text/csv`` (no header; column 0 the label; with ``csv_weights=1`` column 1 the instance
-weight; the delimiter sniffed from the first line of the first file), ``text/libsvm``
+weight; the delimiter sniffed from the first line of the first object), ``text/libsvm``
 (``label[:weight] index:value ...``), ``application/x-parquet`` (column 0 the label) or
-``application/x-recordio-protobuf`` (``features`` and ``label`` tensors). Rows come through
-:func:`sagelocal.io.read`; ranking data (libsvm with ``qid:`` tokens, which sagelocal.io does not read)
-goes through XGBoost's own libsvm parser, as in the container.
+``application/x-recordio-protobuf`` (``features`` and ``label`` tensors). Every object comes from the
+channel (:meth:`sagelocal.io.Channel.streams`), in its order and shard, so File/Pipe mode, sharding,
+shuffling, manifests, gzip and the RecordIO wrapper apply; rows are parsed by :func:`sagelocal.io.read`.
+Ranking data (libsvm with ``qid:`` tokens, which sagelocal.io does not read) goes through XGBoost's own
+libsvm parser, as in the container, on the channel's local files (:meth:`~sagelocal.io.Channel.local_files`).
 
 Pipe mode: the 2023 developer guide lists File and Pipe; the 3.0-5 container refuses Pipe in every
 loader. sagelocal follows the guide for CSV, Parquet and RecordIO-protobuf (the FIFO is read once) and
@@ -17,27 +19,32 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from ...base.batch import Batch
-from ...base.errors import ChannelError, DataFormatError, SagelocalError, UnsupportedContentTypeError
+from ...base.batch import ArraySource, Batch
+from ...base.errors import ChannelError, DataFormatError, MissingDependencyError, UnsupportedContentTypeError
 from ...io import content_types as ct
+from ...io import is_channel, read
 
-_READ_BATCH = 1 << 20  # rows per batch read: one batch per file for most channels
+_READ_BATCH = 1 << 20  # rows per batch read: one batch per object for most channels
 _DELIMITERS = ",\t;| "
+_FIRST_LINE_BYTES = 1 << 20
 
 
 def xgboost_module():
-    """The ``xgboost`` package, imported on first use; a clear error when it is not installed."""
+    """The ``xgboost`` package, imported on first use; :class:`MissingDependencyError` when it is not installed."""
     try:
         import xgboost
     except ImportError as exc:
-        raise SagelocalError("the xgboost algorithm needs the xgboost library: pip install sagelocal[xgboost] "
-                             f"(it installs xgboost-cpu; use the xgboost package for CUDA GPUs); {exc}") from None
+        raise MissingDependencyError(f"the xgboost algorithm needs the xgboost library, which is not installed: "
+                                     f"pip install 'sagelocal[xgboost]' (it installs xgboost-cpu; use the xgboost "
+                                     f"package for CUDA GPUs); {exc}") from None
     return xgboost
 
 
@@ -105,9 +112,9 @@ def read_rows(source, *, csv_weights: int = 0, name: str = "train") -> Rows:
 
     Raises :class:`DataFormatError` when the data has no labels or no rows.
     """
-    if hasattr(source, "features") and not hasattr(source, "files"):  # ArraySource
-        rows = _from_batch(Batch(source.features, source.labels, getattr(source, "weights", None)), name)
-    elif hasattr(source, "content_type") and hasattr(source, "files"):
+    if isinstance(source, ArraySource):
+        rows = _from_batch(Batch(source.features, source.labels, source.weights), name)
+    elif is_channel(source):
         rows = _read_channel(source, csv_weights, name)
     else:
         batches = list(source.batches(_READ_BATCH, epoch=0))
@@ -135,7 +142,7 @@ def _from_batch(batch: Batch, name: str, weight_column: bool = False) -> Rows:
 # ------------------------------------------------------------------------------------------ channels
 def _read_channel(channel, csv_weights: int, name: str) -> Rows:
     media, params = ct.parse_content_type(channel.content_type)
-    pipe = getattr(channel, "input_mode", "File") == "Pipe"
+    pipe = channel.input_mode == "Pipe"
     if media == ct.CSV:
         if params.get("label_size", "1").strip() != "1":
             raise UnsupportedContentTypeError(f"{channel.content_type} is not an accepted csv ContentType. "
@@ -144,54 +151,44 @@ def _read_channel(channel, csv_weights: int, name: str) -> Rows:
     if media == ct.LIBSVM:
         if pipe:
             raise ChannelError(f"channel '{name}': Pipe mode not supported for LibSVM")
-        return Rows.concat([_read_libsvm_file(path, name) for path in channel.files()])
-    if media in (ct.PARQUET, ct.RECORDIO_PROTOBUF, ct.LIBSVM):
-        return Rows.concat([_read_io(source, channel.content_type, name) for source in _sources(channel, pipe)])
+        return _read_libsvm(channel, name)
+    if media in (ct.PARQUET, ct.RECORDIO_PROTOBUF):
+        return Rows.concat([_read_object(stream, channel.content_type, name) for _, stream in channel.streams()])
     raise UnsupportedContentTypeError(f"{channel.content_type} is not an accepted ContentType: text/csv, "
                                       f"text/libsvm, application/x-parquet, application/x-recordio-protobuf",
                                       channel=name)
 
 
-def _sources(channel, pipe: bool) -> list:
-    return [channel.wait_for_pipe(0)] if pipe else list(channel.files())
-
-
-def _io_reads(media: str) -> bool:
-    from ...io.readers import supported_content_types
-
-    return media in supported_content_types()
-
-
-def _read_io(source, content_type: str, name: str, weight_column: bool = False) -> Rows:
-    from ...io import read
-
-    batches = list(read(source, content_type, batch_size=_READ_BATCH, channel=name))
+def _read_object(stream, content_type: str, name: str, weight_column: bool = False) -> Rows:
+    """The rows of one object (a binary stream from the channel)."""
+    batches = list(read(stream, content_type, batch_size=_READ_BATCH, channel=name))
     if not batches:
-        raise DataFormatError("no rows", channel=name, source=str(source))
+        raise DataFormatError("no rows", channel=name, source=getattr(stream, "name", None))
     return _from_batch(Batch.concat(batches), name, weight_column)
+
+
+def _first_lines(channel, count: int | None = None) -> list[tuple[str, bytes]]:
+    """``(name, first line)`` of the channel's first ``count`` objects (all when None), read from its streams.
+
+    File mode only: the objects are read again afterwards (a Pipe-mode FIFO could not be).
+    """
+    with closing(channel.streams()) as objects:
+        return [(shown, stream.readline(_FIRST_LINE_BYTES)) for shown, stream in islice(objects, count)]
 
 
 def _read_csv(channel, weights: bool, pipe: bool, name: str) -> Rows:
     content_type = f"{ct.CSV};label_size={2 if weights else 1}"
-    if pipe:  # a FIFO cannot be peeked at: Pipe-mode CSV is comma-separated, as the container's mlio reader
-        return _read_io(channel.wait_for_pipe(0), content_type, name, weights)
-    files = channel.files()
-    delimiter = sniff_delimiter(_first_line(files[0]), name=name, source=str(files[0]))
+    delimiter = ","
+    if not pipe:  # a FIFO cannot be read twice: Pipe-mode CSV is comma-separated, as the container's mlio reader
+        [(shown, line)] = _first_lines(channel, 1)
+        delimiter = sniff_delimiter(line.decode("utf-8", "replace"), name=name, source=shown)
     parts = []
-    for path in files:
-        source = path if delimiter == "," else io.BytesIO(Path(path).read_bytes().replace(delimiter.encode(), b","))
-        parts.append(_read_io(source, content_type, name, weights))
+    for shown, stream in channel.streams():
+        if delimiter != ",":
+            stream = io.BytesIO(stream.read().replace(delimiter.encode(), b","))
+            stream.name = shown
+        parts.append(_read_object(stream, content_type, name, weights))
     return Rows.concat(parts)
-
-
-def _first_line(path) -> str:
-    import gzip
-
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(path, "rb") as handle:
-        return handle.readline(1 << 20).decode("utf-8", "replace")
 
 
 def sniff_delimiter(line: str, *, name: str | None = None, source: str | None = None) -> str:
@@ -206,11 +203,24 @@ def sniff_delimiter(line: str, *, name: str | None = None, source: str | None = 
                               source=source) from None
 
 
-def _read_libsvm_file(path, name: str) -> Rows:
-    """One libsvm file: through sagelocal.io when it reads libsvm, else (and for ranking data with
-    ``qid:`` tokens) through XGBoost's own parser, as the container reads it (0-based indices)."""
-    if _io_reads(ct.LIBSVM) and " qid:" not in _first_line(path):
-        return _read_io(path, ct.LIBSVM, name)
+def _read_libsvm(channel, name: str) -> Rows:
+    """File mode: each object through sagelocal.io, but ranking files (``qid:`` on the first line) through
+    XGBoost's own parser on the channel's local file, as the container reads them (0-based indices)."""
+    ranking = [b" qid:" in line for _, line in _first_lines(channel)]
+    parts: dict[int, Rows] = {}
+    if not all(ranking):
+        for i, (_, stream) in enumerate(channel.streams()):
+            if not ranking[i]:
+                parts[i] = _read_object(stream, ct.LIBSVM, name)
+    if any(ranking):
+        for i, path in enumerate(channel.local_files()):
+            if ranking[i]:
+                parts[i] = _read_ranking_file(path, name)
+    return Rows.concat([parts[i] for i in range(len(ranking))])
+
+
+def _read_ranking_file(path: Path, name: str) -> Rows:
+    """One libsvm file with query ids, parsed by XGBoost (which sagelocal.io leaves to it)."""
     xgb = xgboost_module()
     try:
         with warnings.catch_warnings():

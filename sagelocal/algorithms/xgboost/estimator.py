@@ -10,65 +10,56 @@ data. Models are stored in XGBoost's own format, and models SageMaker trained (`
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import numpy as np
 
-from ...base.errors import DataFormatError
+from ...base.artifacts import load_estimator
+from ...base.errors import ArtifactError, DataFormatError
 from ...base.estimator import Estimator
 from ...base.registry import register
 from ...io import content_types as ct
-from .data import read_rows, xgboost_module
-from .hyperparameters import HYPERPARAMETERS, check_rules, is_given, library_params
+from .artifacts import (
+    booster_from_bytes,
+    folder_model_files,
+    holds_sagelocal_model,
+    is_pickled,
+    native_files,
+    read_model_files,
+    sorted_model_names,
+    write_sagemaker_model,
+)
+from .data import Rows, read_rows, xgboost_module
+from .hyperparameters import HYPERPARAMETERS, OBJECTIVES, check_rules, is_given, library_params
 from .metrics import METRICS, MetricPlan, metric_definitions
-from .serving import ensemble_enabled, inference_output_keys, selected_records, standard_records
+from .serving import (
+    INFERENCE_ENSEMBLE,
+    INFERENCE_OUTPUT,
+    REQUEST_CODECS,
+    RESPONSE_CODECS,
+    ensemble_enabled,
+    inference_output_keys,
+    selected_records,
+    standard_records,
+)
 
 logger = logging.getLogger("sagelocal")
 
-MODEL_NAME = "xgboost-model"
 #: Objectives whose ensembles vote (their predictions are labels) instead of averaging.
 VOTING_OBJECTIVES = ("multi:softmax", "binary:hinge")
-
-
-class _Codecs:
-    """A class attribute that resolves to this algorithm's serving codecs on first use (no import cycle)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __get__(self, obj, owner) -> dict[str, type]:
-        from . import serving
-
-        return getattr(serving, self.name)
 
 
 @register
 class XGBoost(Estimator):
     """SageMaker's XGBoost algorithm (gradient-boosted trees) with the container's behaviour.
 
-    Parameters
-    ----------
-    num_round : int
-        Boosting rounds (required).
-    objective : str, default XGBoost's "reg:squarederror"
-        One of the container's objectives (binary:logistic, multi:softprob, reg:tweedie, ...).
-    num_class : int, optional
-        Required by multi:softmax and multi:softprob.
-    eval_metric : str, optional
-        Comma-separated metrics (e.g. ``"auc,logloss"``); the last one drives early stopping.
-    early_stopping_rounds : int, optional
-        Active with a validation channel and an eval_metric (or a tuning objective metric).
-    csv_weights : {0, 1}, default 0
-        1: the second CSV column holds instance weights.
-    _kfold, _num_cv_round : int, optional
-        The container's hidden k-fold mode: one model per fold, out-of-fold predictions.
-    **others
-        The remaining SageMaker names (eta, max_depth, subsample, ...; aliases learning_rate,
-        min_split_loss, reg_lambda, reg_alpha). Values left out are XGBoost's own defaults: the
-        documented defaults shown by ``get_params`` are never passed unless given.
-    random_state : int, default 0
-        sagelocal option: XGBoost's seed when ``seed`` is not given, and the seed of the k-fold splits.
+    Hyperparameters take SageMaker's names (aliases learning_rate, min_split_loss, reg_lambda and
+    reg_alpha too). Values left out are XGBoost's own defaults: the documented defaults that
+    ``get_params`` shows are never passed to the library unless given. ``_kfold`` and
+    ``_num_cv_round`` are the container's hidden k-fold mode (one model per fold, out-of-fold
+    predictions).
 
     Attributes
     ----------
@@ -94,8 +85,10 @@ class XGBoost(Estimator):
     response_content_types = (ct.CSV, ct.JSON, ct.JSONLINES, ct.RECORDIO_PROTOBUF)
     default_accept = ct.CSV
     default_content_type = ct.LIBSVM
-    request_codecs = _Codecs("REQUEST_CODECS")
-    response_codecs = _Codecs("RESPONSE_CODECS")
+    request_codecs = REQUEST_CODECS
+    response_codecs = RESPONSE_CODECS
+    #: Read once when a server or batch transform loads the model (:meth:`configure_serving`).
+    serving_variables = (INFERENCE_OUTPUT, INFERENCE_ENSEMBLE)
 
     # ---------------------------------------------------------------------------- hyperparameters
     @classmethod
@@ -154,7 +147,6 @@ class XGBoost(Estimator):
 
     def _fit_kfold(self, job, rows, held, hp, objective) -> tuple[list, dict[str, float]]:
         from . import training
-        from .data import Rows
 
         everything = rows if held is None else Rows.concat([rows, held])
         classification = hp["num_class"] is not None or objective.startswith("binary:")
@@ -169,8 +161,6 @@ class XGBoost(Estimator):
         return result.boosters, result.metrics
 
     def _set_boosters(self, boosters: list, *, pickled: bool) -> None:
-        import json
-
         self.boosters_ = list(boosters)
         learner = json.loads(self.boosters_[0].save_config())["learner"]
         self.objective_ = learner["objective"]["name"]
@@ -191,7 +181,7 @@ class XGBoost(Estimator):
     def _predict(self, features) -> np.ndarray:
         xgb = xgboost_module()
         matrix = xgb.DMatrix(features, missing=np.nan)
-        boosters = self.boosters_ if ensemble_enabled() else self.boosters_[:1]
+        boosters = self.boosters_ if ensemble_enabled(self.serving_environment) else self.boosters_[:1]
         try:
             predictions = [b.predict(matrix, validate_features=False) for b in boosters]
         except xgb.core.XGBoostError as exc:
@@ -205,9 +195,11 @@ class XGBoost(Estimator):
         return np.mean(predictions, axis=0)
 
     def _records(self, features, inference_output: str | None = None) -> list[dict[str, Any]]:
-        """Standard records ``{"score": ...}``, or selectable ones when ``inference_output`` (else
-        ``$SAGEMAKER_INFERENCE_OUTPUT``) names keys such as ``"predicted_label,probabilities"``."""
+        """Standard records ``{"score": ...}``, or selectable ones when ``inference_output`` (else the
+        served ``SAGEMAKER_INFERENCE_OUTPUT``) names keys such as ``"predicted_label,probabilities"``."""
         predictions = self._predict(features)
+        if inference_output is None:
+            inference_output = self.serving_environment.get(INFERENCE_OUTPUT)
         keys = inference_output_keys(inference_output)
         if keys is None:
             return standard_records(predictions)
@@ -229,15 +221,11 @@ class XGBoost(Estimator):
         return native_files(self.boosters_)
 
     def _set_native_files(self, files: dict[str, bytes]) -> None:
-        from .artifacts import booster_from_bytes
-
         self._native_boosters = [booster_from_bytes(files[name], False, name) for name in sorted_model_names(files)]
 
     def _set_state(self, arrays, meta) -> None:
         boosters = getattr(self, "_native_boosters", None)
         if not boosters:
-            from ...base.errors import ArtifactError
-
             raise ArtifactError("xgboost: the artifact holds no XGBoost model file")
         self._set_boosters(boosters, pickled=bool(meta.get("pickled", False)))
         self.out_of_fold_ = arrays.get("out_of_fold")
@@ -246,24 +234,43 @@ class XGBoost(Estimator):
     def save_sagemaker(self, path) -> str:
         """Write SageMaker's own layout, deployable to a SageMaker XGBoost endpoint: ``xgboost-model``
         (``xgboost-model-<i>`` for an ensemble) in the folder ``path`` and ``path/model.tar.gz``."""
-        from .artifacts import save_sagemaker_model
-
         self._check_fitted()
-        return save_sagemaker_model(self, path)
+        return write_sagemaker_model(self.boosters_, path)
+
+    @classmethod
+    def _from_model_files(cls, files: dict[str, bytes], allow_pickle: bool, shown: str) -> XGBoost:
+        """A fitted estimator from SageMaker's model files (one booster each; several make an ensemble)."""
+        names = sorted_model_names(files)
+        boosters = [booster_from_bytes(files[name], allow_pickle, f"{shown}: {name}") for name in names]
+        model = cls()
+        model._set_boosters(boosters, pickled=any(is_pickled(files[name]) for name in names))
+        given = {"num_round": boosters[0].num_boosted_rounds()}
+        if model.objective_ in OBJECTIVES:
+            given["objective"] = model.objective_
+        if model.num_class_:
+            given["num_class"] = model.num_class_
+        model.set_params(**given)
+        model._hp = {name: given.get(name) for name in model.hyperparameters.names}
+        model.hyperparameters_ = model._hp
+        model.metrics_ = {}
+        return model
 
 
-def native_files(boosters: list) -> dict[str, bytes]:
-    """``{"xgboost-model": bytes}``, or ``xgboost-model-<i>`` per booster of an ensemble (UBJSON)."""
-    if len(boosters) == 1:
-        return {MODEL_NAME: bytes(boosters[0].save_raw("ubj"))}
-    return {f"{MODEL_NAME}-{i}": bytes(b.save_raw("ubj")) for i, b in enumerate(boosters)}
+def load_sagemaker_model(path, *, allow_pickle: bool = False) -> XGBoost:
+    """Load a model SageMaker's XGBoost trained: a ``model.tar.gz``, its extracted folder, or one model file.
+
+    Every regular file of the folder is a booster (dotfiles and ``model.tar.gz`` excluded); several
+    make an ensemble, as after k-fold training. Returns a fitted :class:`~sagelocal.XGBoost` (a sagelocal
+    artifact at ``path`` loads as :func:`sagelocal.load` loads it).
+    """
+    if holds_sagelocal_model(path):
+        return load_estimator(path, allow_pickle=allow_pickle)
+    return XGBoost._from_model_files(read_model_files(path), allow_pickle, str(path))
 
 
-def sorted_model_names(names) -> list[str]:
-    """Model file names in natural order (``xgboost-model-2`` before ``xgboost-model-10``)."""
-    import re
-
-    return sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+def load_foreign(directory, allow_pickle: bool, shown: str) -> XGBoost:
+    """The loader :func:`sagelocal.load` uses for SageMaker XGBoost model folders."""
+    return XGBoost._from_model_files(folder_model_files(directory, shown), allow_pickle, shown)
 
 
 def _vote(stacked: np.ndarray) -> np.ndarray:

@@ -10,7 +10,9 @@ Requests (:class:`CSVRequest`, :class:`LibSVMRequest`; RecordIO-protobuf uses th
   the container's heuristic shifting every index down when all are >= 1 is not copied, since it
   makes served rows disagree with the rows the model was trained on.
 
-Responses (the classes below; ``SAGEMAKER_BATCH`` arrives as ``batch``):
+Responses (the classes below; ``SAGEMAKER_BATCH`` arrives as ``batch``; ``SAGEMAKER_INFERENCE_OUTPUT`` and
+``SAGEMAKER_INFERENCE_ENSEMBLE`` are read once, when a server or batch transform loads the model, into
+the estimator's ``serving_environment``):
 
 - Standard output (``SAGEMAKER_INFERENCE_OUTPUT`` unset): JSON ``{"predictions": [{"score": v}]}``;
   CSV one prediction per line, every line ending with a newline (``b"0.86\\n0.10\\n"``; ``multi:softprob``
@@ -30,7 +32,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
 from collections.abc import Mapping
 from functools import cached_property
@@ -39,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...base.errors import DataFormatError, SagelocalError, UnsupportedContentTypeError
+from ...io import codecs
 from ...io import content_types as ct
 from ...io.codecs import RequestCodec, ResponseCodec
 from .data import sniff_delimiter
@@ -67,21 +69,20 @@ class XGBoostServingError(SagelocalError):
     http_status = 500
 
 
-def inference_output_keys(value: str | None = None, environ: Mapping[str, str] | None = None) -> list[str] | None:
-    """The selected output keys (``value``, else ``$SAGEMAKER_INFERENCE_OUTPUT``), None in standard mode.
+def inference_output_keys(value: str | None) -> list[str] | None:
+    """The selected output keys of a ``SAGEMAKER_INFERENCE_OUTPUT`` value, None (standard mode) for None.
 
     Keys are comma-separated, case-insensitive, spaces ignored, as the container reads them.
     """
-    if value is None:
-        value = (os.environ if environ is None else environ).get(INFERENCE_OUTPUT)
     if value is None:
         return None
     return value.replace(" ", "").lower().split(",")
 
 
-def ensemble_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """``$SAGEMAKER_INFERENCE_ENSEMBLE`` (default true): combine every model file, else use the first."""
-    return (os.environ if environ is None else environ).get(INFERENCE_ENSEMBLE, "true").strip().lower() != "false"
+def ensemble_enabled(environ: Mapping[str, str]) -> bool:
+    """``SAGEMAKER_INFERENCE_ENSEMBLE`` in the serving ``environ`` (default true): combine every model file,
+    else use the first."""
+    return environ.get(INFERENCE_ENSEMBLE, "true").strip().lower() != "false"
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -194,15 +195,11 @@ class LibSVMRequest(RequestCodec):
 
 
 # ---------------------------------------------------------------------------------------- responses
-def _selected_keys() -> list[str] | None:
-    return inference_output_keys()
-
-
 class _Response(ResponseCodec):
     """Chooses between standard, batch and selectable output (see the module docstring)."""
 
     def encode(self, records, model) -> bytes:
-        keys = _selected_keys()
+        keys = inference_output_keys(model.serving_environment.get(INFERENCE_OUTPUT))
         if keys is None and self.batch:
             return "".join(str(record["score"]) + "\n" for record in records).encode()
         if keys is None:
@@ -233,17 +230,11 @@ class JSONResponse(_Response):
         return json.loads(body)["predictions"]
 
 
-class JSONLinesResponse(_Response):
-    """``application/jsonlines`` (selectable output only): one record per line."""
-
-    media_type = ct.JSONLINES
-    line_based = True
+class JSONLinesResponse(_Response, codecs.JSONLinesResponse):
+    """``application/jsonlines`` (selectable output only): one record per line, as the standard codec."""
 
     def selectable(self, records, keys) -> bytes:
-        return "".join(json.dumps(record) + "\n" for record in records).encode()
-
-    def split(self, body, model) -> list:
-        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        return codecs.JSONLinesResponse.encode(self, records, None)
 
 
 class RecordIOProtobufResponse(_Response):
