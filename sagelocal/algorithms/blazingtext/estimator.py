@@ -76,7 +76,6 @@ class BlazingText(Estimator):
     """
 
     algorithm = "blazingtext"
-    sdk_class = None
     hyperparameters = HYPERPARAMETERS
     channels = {"train": True, "validation": False}
     training_content_types = ("text/plain", "application/jsonlines")
