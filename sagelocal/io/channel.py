@@ -181,8 +181,8 @@ class Channel:
                 yield batch, str(fifo)
 
     def _object_batches(self, batch_size: int, epoch: int) -> Iterator[tuple[Batch, str]]:
-        for name, stream in self._object_streams(epoch):
-            for batch in read(stream, self.content_type, batch_size=batch_size, channel=self.name):
+        for name, source in self._object_sources(epoch):  # readers open and gunzip the sources themselves
+            for batch in read(source, self.content_type, batch_size=batch_size, channel=self.name):
                 yield batch, name
 
     def streams(self, epoch: int = 0) -> Iterator[tuple[str, object]]:
@@ -197,24 +197,24 @@ class Channel:
         if self.data_type == "AugmentedManifestFile":
             raise ChannelDataError("an AugmentedManifestFile channel holds attribute records, not objects; "
                                    "read it with batches()", channel=self.name)
-        return self._object_streams(epoch)
+        for name, source in self._object_sources(epoch):
+            with open_object(source, channel=self.name) as stream:
+                yield name, stream
 
-    def _object_streams(self, epoch: int) -> Iterator[tuple[str, object]]:
+    def _object_sources(self, epoch: int) -> Iterator[tuple[str, object]]:
+        """``(name, path or in-memory object)`` for each object of ``epoch``, not yet opened."""
         if self.input_mode != "Pipe":
             for path in self.objects(epoch=0):  # File mode: one shuffle for the whole job
-                with open_object(path, channel=self.name) as stream:
-                    yield str(path), stream
+                yield str(path), path
             return
         fifo = self.wait_for_pipe(epoch)
         if self.record_wrapper is None:
-            with open_object(fifo, channel=self.name) as stream:
-                yield str(fifo), stream
+            yield str(fifo), fifo
             return
         with open(fifo, "rb") as raw:
             for number, payload in enumerate(iter_recordio(raw, source=str(fifo), channel=self.name), 1):
                 name = f"{fifo} (object {number})"  # each frame wraps one whole object
-                with open_object(_Named(payload, name), channel=self.name) as stream:
-                    yield name, stream
+                yield name, _Named(payload, name)
 
     def local_files(self) -> list[Path]:
         """File mode: this host's object files in read order, for a library that reads files itself (XGBoost's
