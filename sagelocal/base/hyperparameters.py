@@ -22,6 +22,13 @@ too): an integer is ``int(text)``, a number ``float(text)``, a choice is compare
   is unquoted.
 * lists: items follow the rules above (a JSON ``1.0`` in an integer list is refused like ``"1.0"``).
 
+Formats no kind covers are declared, not subclassed: ``exact=True`` compares a choice (and ``"auto"``)
+to the letter, with no unquoting or case folding (the XGBoost container); ``also`` lists literal words
+accepted besides the kind's values (Linear Learner's ``'balanced'``, the SDK's extra criteria); ``reader``
+reads the string (``ast.literal_eval`` for a Python tuple), ``convert`` turns a read or typed value into
+the parameter's value and ``check`` says whether it is valid (each raising ``ValueError`` / ``TypeError``
+or returning False for an invalid value); ``describe`` is then the "allowed" text of error messages.
+
 Typed Python values (constructor keywords) are the caller's own objects: an integer kind takes ``int``,
 numpy integers and integral floats (``10.0``, as the SDK's ``int(value)`` would), never ``bool``,
 non-integral or non-finite numbers.
@@ -101,6 +108,18 @@ class Hyperparameter:
     #: = not given) holds; otherwise a value of the right kind is accepted and its range and choices are not
     #: applied (Linear Learner ignores ``num_classes`` unless multiclass).
     used_when: tuple[str, Callable[[Mapping[str, Any]], bool]] | None = None
+    #: Choices and ``"auto"`` compared exactly: no JSON unquoting, no case folding.
+    exact: bool = False
+    #: Literal words accepted besides the kind's values (case-insensitive unless ``exact``).
+    also: tuple[str, ...] = ()
+    #: Reads the string form instead of the kind's rule (see the module docstring).
+    reader: Callable[[str], Any] | None = None
+    #: Turns a read or typed value into the parameter's value (replacing the kind's coercion).
+    convert: Callable[[Any], Any] | None = None
+    #: Whether a converted value is valid (instead of the range and choices check).
+    check: Callable[[Any], bool] | None = None
+    #: The "allowed" text of error messages, for a ``reader`` / ``convert`` / ``check`` the kind cannot say.
+    describe: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -121,6 +140,8 @@ class Hyperparameter:
         kinds = {"int": "an integer", "float": "a number", "bool": "true or false",
                  "string": "a string", "int_list": "a list of integers",
                  "float_list": "a list of numbers", "json": "a JSON value"}
+        if self.describe is not None:
+            return self.describe + "".join(f" or {word!r}" for word in self.also)
         if self.kind == "categorical":
             text = "one of " + ", ".join(repr(c) for c in self.choices or ())
         else:
@@ -131,7 +152,7 @@ class Hyperparameter:
                 text += " from " + ", ".join(repr(c) for c in self.choices)
         if self.auto:
             text += " or 'auto'"
-        return text
+        return text + "".join(f" or {word!r}" for word in self.also)
 
     # ---------------------------------------------------------------------------------- parse
     def parse(self, value: Any) -> Any:
@@ -141,12 +162,28 @@ class Hyperparameter:
         """
         if self._is_auto(value):
             return AUTO
+        word = self._also(value)
+        if word is not None:
+            return word
         value = self._parse_kind(value)
         self._check(value)
         return value
 
     def _is_auto(self, value: Any) -> bool:
-        return self.auto and isinstance(value, str) and value.lower() == AUTO
+        if not self.auto or not isinstance(value, str):
+            return False
+        return value == AUTO if self.exact else value.lower() == AUTO
+
+    def _also(self, value: Any) -> str | None:
+        """The ``also`` word ``value`` names (JSON-quoted too unless exact), else None."""
+        if not self.also or not isinstance(value, str):
+            return None
+        text = value
+        if not self.exact:
+            if len(text) >= 2 and text[0] == text[-1] == '"':
+                text = text[1:-1]
+            text = text.lower()
+        return next((word for word in self.also if (word if self.exact else word.lower()) == text), None)
 
     def _parse_kind(self, value: Any) -> Any:
         """``value`` parsed by kind (strings as the module docstring says), before range and choices."""
@@ -158,6 +195,13 @@ class Hyperparameter:
 
     def _from_string(self, text: str) -> Any:
         kind = self.kind
+        if self.reader is not None:
+            try:
+                return self.reader(text)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                raise _Invalid from None
+        if kind in ("categorical", "string") and self.exact:
+            return text
         if kind in ("categorical", "string"):
             # Script-mode estimators json.dumps every value, so strings may arrive quoted.
             if len(text) >= 2 and text[0] == text[-1] == '"':
@@ -199,6 +243,11 @@ class Hyperparameter:
 
     def _coerce(self, value: Any) -> Any:
         kind = self.kind
+        if self.convert is not None:
+            try:
+                return self.convert(value)
+            except (ValueError, TypeError):
+                raise _Invalid from None
         if kind == "bool":
             if isinstance(value, (bool, np.bool_)):
                 return bool(value)
@@ -219,6 +268,14 @@ class Hyperparameter:
         return value  # json: any JSON-serialisable value
 
     def _check(self, value: Any) -> None:
+        if self.check is not None:
+            try:
+                valid = self.check(value)
+            except (ValueError, TypeError):
+                valid = False
+            if not valid:
+                raise _Invalid
+            return
         if self.kind == "categorical":
             if value not in (self.choices or ()):
                 raise _Invalid

@@ -153,3 +153,46 @@ def test_a_range_applies_only_when_the_parameter_is_used():
 
 def test_excused_values_are_not_demanded():
     assert TABLE.parse({}, require=True, excused={"feature_dim"})["feature_dim"] is None
+
+
+# ----------------------------------------------------------------- declared formats (no private subclasses)
+def _parse_one(hp, value):
+    from sagelocal.base.hyperparameters import HyperparameterTable
+
+    return HyperparameterTable("algo", [hp]).parse({hp.name: value})[hp.name]
+
+
+def test_exact_choices_neither_unquote_nor_fold_case():
+    from sagelocal.base.hyperparameters import Hyperparameter
+
+    loose = Hyperparameter("mode", "categorical", "a", choices=("a", "b"), auto=True)
+    exact = Hyperparameter("mode", "categorical", "a", choices=("a", "b"), auto=True, exact=True)
+    assert _parse_one(loose, '"b"') == "b" and _parse_one(loose, "AUTO") == "auto"
+    assert _parse_one(exact, "b") == "b" and _parse_one(exact, "auto") == "auto"
+    for value in ('"b"', "AUTO", "b "):
+        with pytest.raises(HyperparameterError, match="must be one of 'a', 'b' or 'auto'"):
+            _parse_one(exact, value)
+
+
+def test_also_words_beside_the_kind():
+    from sagelocal.base.hyperparameters import Hyperparameter
+
+    hp = Hyperparameter("weight", "float", 1.0, range=(0, None), closed=(False, True), also=("balanced",))
+    assert _parse_one(hp, "Balanced") == "balanced" and _parse_one(hp, "2.5") == 2.5
+    with pytest.raises(HyperparameterError, match=r"must be a number > 0 or 'balanced'; got 'even'"):
+        _parse_one(hp, "even")
+
+
+def test_reader_convert_check_and_describe():
+    import ast
+
+    from sagelocal.base.hyperparameters import Hyperparameter
+
+    hp = Hyperparameter("groups", "json", reader=ast.literal_eval, convert=lambda v: [list(g) for g in v],
+                        check=lambda groups: all(x >= 1 for g in groups for x in g),
+                        describe="lists of indices >= 1")
+    assert _parse_one(hp, "[(1, 2), [3]]") == [[1, 2], [3]]
+    assert _parse_one(hp, [[4]]) == [[4]]
+    for bad in ("[[0]]", "__import__('os')", "[1, [2]]"):
+        with pytest.raises(HyperparameterError, match="must be lists of indices >= 1"):
+            _parse_one(hp, bad)

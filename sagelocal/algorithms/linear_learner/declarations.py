@@ -25,30 +25,6 @@ DOC_CRITERIA = ("accuracy", "f_beta", "precision_at_target_recall", "recall_at_t
 SDK_EXTRA_CRITERIA = ("f1", "cross_entropy_loss")
 
 
-class _WeightMultiplier(Hyperparameter):
-    """``positive_example_weight_mult``: a number > 0, ``'auto'`` or ``'balanced'``."""
-
-    def parse(self, value: Any) -> Any:
-        # exact but for case, like 'auto' (a JSON-quoted '"balanced"' is unquoted, like any choice)
-        if isinstance(value, str) and value.lower() in ("balanced", '"balanced"'):
-            return "balanced"
-        return super().parse(value)
-
-    def allowed(self) -> str:
-        return super().allowed() + " or 'balanced'"
-
-
-class _WithSdkExtras(Hyperparameter):
-    """A categorical that also takes the SDK validator's undocumented extra values."""
-
-    def _check(self, value: Any) -> None:
-        if value not in SDK_EXTRA_CRITERIA:
-            super()._check(value)
-
-    def allowed(self) -> str:
-        return super().allowed() + " (the SDK also sends " + ", ".join(repr(c) for c in SDK_EXTRA_CRITERIA) + ")"
-
-
 def _positive(name, default, auto=False, doc="", **kw):
     return Hyperparameter(name, "float", default, range=(0, None), closed=(False, True), auto=auto, doc=doc, **kw)
 
@@ -88,7 +64,8 @@ HYPERPARAMETERS = HyperparameterTable("linear-learner", [
     _half_open_unit("beta_2", "Adam's second-moment decay; auto is 0.999."),
     _positive("bias_lr_mult", "auto", auto=True, doc="Bias learning rate = learning_rate * bias_lr_mult."),
     _non_negative("bias_wd_mult", "auto", auto=True, doc="Bias L2 = wd * bias_wd_mult; auto is 0 (no bias decay)."),
-    _WithSdkExtras("binary_classifier_model_selection_criteria", "categorical", "accuracy", choices=DOC_CRITERIA,
+    Hyperparameter("binary_classifier_model_selection_criteria", "categorical", "accuracy", choices=DOC_CRITERIA,
+                   also=SDK_EXTRA_CRITERIA,  # the SDK's validator also sends these
                    doc="How the best variant and its threshold are chosen (binary only)."),
     Hyperparameter("early_stopping_patience", "int", 3, range=(1, None),
                    doc="Epochs without improvement before a variant stops."),
@@ -130,9 +107,9 @@ HYPERPARAMETERS = HyperparameterTable("linear-learner", [
                    doc="Rows sampled for normalization statistics."),
     Hyperparameter("optimizer", "categorical", "auto", choices=("auto", "sgd", "adam", "rmsprop"),
                    doc="auto means adam."),
-    _WeightMultiplier("positive_example_weight_mult", "float", 1.0, range=(0, None), closed=(False, True),
-                      auto=True, tunable=True, tuning_range=(1e-5, 1e5),
-                      doc="Weight of positive examples; 'balanced' or 'auto' choose it from the data."),
+    Hyperparameter("positive_example_weight_mult", "float", 1.0, range=(0, None), closed=(False, True),
+                   also=("balanced",), auto=True, tunable=True, tuning_range=(1e-5, 1e5),
+                   doc="Weight of positive examples; 'balanced' or 'auto' choose it from the data."),
     _open_unit("quantile", 0.5, doc="Quantile of quantile_loss."),
     _open_unit("target_precision", 0.8, doc="Precision held while recall is maximised."),
     _open_unit("target_recall", 0.8, doc="Recall held while precision is maximised."),

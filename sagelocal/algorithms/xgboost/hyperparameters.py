@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any
 
-from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable, _Invalid
+from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
 
 logger = logging.getLogger("sagelocal")
 
@@ -108,97 +108,51 @@ def metric_name_ok(token: str) -> bool:
     return True
 
 
-class _Choice(Hyperparameter):
-    """A categorical compared exactly, as the container does (the base unquotes and ignores case of 'auto')."""
-
-    def _is_auto(self, value: Any) -> bool:
-        return self.auto and value == "auto"
-
-    def _from_string(self, text: str) -> Any:
-        return text
-
-
-class _CommaList(Hyperparameter):
-    """A comma-separated list of tokens (``eval_metric``, ``updater``), kept as given, each token exact."""
-
-    def _from_string(self, text: str) -> Any:
-        return text
-
-    def _coerce(self, value: Any) -> Any:
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-            value = ",".join(value)
-        if not isinstance(value, str):
-            raise _Invalid
-        return value
-
-    def _check(self, value: Any) -> None:
-        tokens = value.split(",")
-        valid = metric_name_ok if self.name == "eval_metric" else (lambda t: t in (self.choices or ()))
-        if not all(token and valid(token) for token in tokens):
-            raise _Invalid
-
-    def allowed(self) -> str:
-        text = "a comma-separated list of " + ", ".join(repr(c) for c in self.choices or ())
-        if self.name == "eval_metric":
-            text += " (or 'error@t', 'ndcg@t', 'map@t' with a number t)"
-        return text
+# The container's formats that no kind covers, declared with the base's hooks (no private subclasses).
+def _comma_tokens(value: Any) -> str:
+    """A comma-separated token list kept as given (a list of strings is joined)."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise TypeError
+    return value
 
 
-class _TupleList(Hyperparameter):
-    """``monotone_constraints``: a tuple literal such as ``(0,1,-1)``; one constraint needs ``(1,)``.
-
-    The container evaluates the string with Python's ``eval``; sagelocal reads it with
-    ``ast.literal_eval``, which accepts the same literals and runs no code.
-    """
-
-    def _from_string(self, text: str) -> Any:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise _Invalid from None
-        if not isinstance(value, (tuple, list)):
-            raise _Invalid
-        return list(value)
-
-    def allowed(self) -> str:
-        return "a tuple of -1, 0 and 1 such as '(0,1,-1)' (one constraint needs a trailing comma: '(1,)')"
+def _tokens_valid(valid) -> Any:
+    return lambda text: all(token and valid(token) for token in text.split(","))
 
 
-class _NestedList(Hyperparameter):
-    """``interaction_constraints``: a list of lists of feature indices >= 1, such as ``[[1,2],[3,4,5]]``."""
+def _tuple_literal(text: str) -> list:
+    """``monotone_constraints``: the container evaluates the string with Python's ``eval``; sagelocal reads
+    it with ``ast.literal_eval``, which accepts the same literals and runs no code."""
+    value = ast.literal_eval(text)
+    if not isinstance(value, (tuple, list)):
+        raise ValueError
+    return list(value)
 
-    def _from_string(self, text: str) -> Any:
-        try:
-            return ast.literal_eval(text)  # the container's parser (also reads JSON lists)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise _Invalid from None
 
-    def _coerce(self, value: Any) -> Any:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(group, (list, tuple)) for group in value):
-            raise _Invalid
-        groups = [[v for v in group] for group in value]
-        if any(isinstance(v, bool) or not isinstance(v, int) for group in groups for v in group):
-            raise _Invalid
-        return groups
+def _groups(value: Any) -> list:
+    """``interaction_constraints``: lists of integer feature indices."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(group, (list, tuple)) for group in value):
+        raise TypeError
+    groups = [list(group) for group in value]
+    if any(isinstance(v, bool) or not isinstance(v, int) for group in groups for v in group):
+        raise TypeError
+    return groups
 
-    def _check(self, value: Any) -> None:
-        if not value or any(v < 1 for group in value for v in group):
-            raise _Invalid
 
-    def allowed(self) -> str:
-        return "a list of lists of feature indices >= 1, such as '[[1,2],[3,4,5]]'"
+_COMMA_LIST = dict(reader=str, convert=_comma_tokens)
 
 
 # ------------------------------------------------------------------------------------ declarations
-def _hp(name, kind, default=None, *, cls=None, range=None, closed=(True, True), tune=None,
-        **kwargs) -> Hyperparameter:
-    if cls is None:
-        cls = _Choice if kind == "categorical" else Hyperparameter
+def _hp(name, kind, default=None, *, range=None, closed=(True, True), tune=None, **kwargs) -> Hyperparameter:
+    if kind == "categorical":
+        kwargs.setdefault("exact", True)  # the container compares choices exactly
     if default is not None and default is not REQUIRED:
         default = documented(default)
     if tune is not None:
         kwargs.update(tunable=True, tuning_range=tune, tuning_scale="Linear")
-    return cls(name, kind, default, range=range, closed=closed, **kwargs)
+    return Hyperparameter(name, kind, default, range=range, closed=closed, **kwargs)
 
 
 def _multiclass(values) -> bool:
@@ -224,12 +178,17 @@ HYPERPARAMETERS = HyperparameterTable(ALGORITHM, [
         doc="GPU histograms built deterministically (ignored by XGBoost 2+)."),
     _hp("early_stopping_rounds", "int", range=(1, None), doc="Rounds without improvement before stopping."),
     _hp("eta", "float", 0.3, range=(0, 1), tune=(0.1, 0.5), aliases=("learning_rate",), doc="Learning rate."),
-    _hp("eval_metric", "string", cls=_CommaList, choices=tuple(METRIC_GOALS),
+    _hp("eval_metric", "string", **_COMMA_LIST, check=_tokens_valid(metric_name_ok),
+        describe="a comma-separated list of " + ", ".join(repr(c) for c in METRIC_GOALS)
+                 + " (or 'error@t', 'ndcg@t', 'map@t' with a number t)",
         doc="Comma-separated validation metrics; the last one drives early stopping."),
     _hp("gamma", "float", 0.0, range=(0, None), tune=(0, 5), aliases=("min_split_loss",),
         doc="Minimum loss reduction to split."),
     _hp("grow_policy", "categorical", "depthwise", choices=("depthwise", "lossguide"), doc="Node growth order."),
-    _hp("interaction_constraints", "json", cls=_NestedList, doc="Groups of features allowed to interact."),
+    _hp("interaction_constraints", "json", reader=ast.literal_eval, convert=_groups,  # the container's parser
+        check=lambda groups: bool(groups) and all(v >= 1 for group in groups for v in group),
+        describe="a list of lists of feature indices >= 1, such as '[[1,2],[3,4,5]]'",
+        doc="Groups of features allowed to interact."),
     _hp("lambda", "float", 1.0, range=(0, None), tune=(0, 1000), aliases=("reg_lambda",),
         doc="L2 penalty on leaf weights."),
     _hp("lambda_bias", "float", 0.0, range=(0, 1), doc="L2 on the gblinear bias (ignored by XGBoost 2+)."),
@@ -238,7 +197,8 @@ HYPERPARAMETERS = HyperparameterTable(ALGORITHM, [
     _hp("max_depth", "int", 6, range=(0, None), tune=(0, 10), doc="Maximum tree depth (0: unlimited)."),
     _hp("max_leaves", "int", 0, range=(0, None), doc="Maximum leaves (lossguide)."),
     _hp("min_child_weight", "float", 1.0, range=(0, None), tune=(0, 120), doc="Minimum hessian in a child."),
-    _hp("monotone_constraints", "int_list", cls=_TupleList, choices=(-1, 0, 1),
+    _hp("monotone_constraints", "int_list", reader=_tuple_literal, choices=(-1, 0, 1),
+        describe="a tuple of -1, 0 and 1 such as '(0,1,-1)' (one constraint needs a trailing comma: '(1,)')",
         doc="Per-feature monotonicity, e.g. '(0,1,-1)'."),
     _hp("normalize_type", "categorical", "tree", choices=("tree", "forest"), doc="DART normalisation."),
     _hp("nthread", "int", range=(1, None), doc="Training threads (default: all)."),
@@ -259,7 +219,8 @@ HYPERPARAMETERS = HyperparameterTable(ALGORITHM, [
     _hp("tree_method", "categorical", "auto", auto=True, choices=("auto", "exact", "approx", "hist", "gpu_hist"),
         doc="Tree construction algorithm."),
     _hp("tweedie_variance_power", "float", 1.5, range=(1, 2), closed=(False, False), doc="Tweedie power."),
-    _hp("updater", "string", "grow_colmaker,prune", cls=_CommaList, choices=UPDATERS,
+    _hp("updater", "string", "grow_colmaker,prune", **_COMMA_LIST, check=_tokens_valid(UPDATERS.__contains__),
+        describe="a comma-separated list of " + ", ".join(repr(c) for c in UPDATERS),
         doc="Comma-separated updater plugins."),
     _hp("verbosity", "int", 1, range=(0, 3), doc="XGBoost's log level."),
     _hp("dsplit", "categorical", choices=("row", "col"), doc="Legacy data split (ignored by XGBoost 2+)."),
