@@ -28,6 +28,14 @@ accepted besides the kind's values (Linear Learner's ``'balanced'``, the SDK's e
 reads the string (``ast.literal_eval`` for a Python tuple), ``convert`` turns a read or typed value into
 the parameter's value and ``check`` says whether it is valid (each raising ``ValueError`` / ``TypeError``
 or returning False for an invalid value); ``describe`` is then the "allowed" text of error messages.
+``also`` words ignore case and JSON quotes (unless ``exact``); values that must match to the letter go in
+``choices`` or a ``check``. Hooks are module-level functions beside the table that use only public rules
+(:func:`as_int`, :func:`parse_bool`), never ``_Invalid``. DeepAR's ``time_freq`` fits as a ``string`` with
+its base units as ``choices``, a ``reader`` that strips and unquotes, a ``check`` for "an optional multiple
+>= 1, then a unit" and a ``describe``; its feature switches (``cardinality``, ``num_dynamic_feat``) as
+``json`` with ``auto=True``, a ``reader`` that strips and returns ``auto`` / ``ignore`` / ``""`` as words or
+``json.loads`` the rest, a ``convert`` that keeps those words and applies :func:`as_int` (per item for
+``cardinality``), a ``check`` for ">= 1" and a ``describe``.
 
 Typed Python values (constructor keywords) are the caller's own objects: an integer kind takes ``int``,
 numpy integers and integral floats (``10.0``, as the SDK's ``int(value)`` would), never ``bool``,
@@ -189,6 +197,9 @@ class Hyperparameter:
         """``value`` parsed by kind (strings as the module docstring says), before range and choices."""
         if self._is_auto(value):  # exact but for case, like a choice
             return AUTO
+        word = self._also(value)
+        if word is not None:
+            return word
         if isinstance(value, str):
             value = self._from_string(value)
         return self._coerce(value)
@@ -337,6 +348,15 @@ def _as_int(value: Any) -> int:
     if not math.isfinite(as_float) or as_float != int(as_float):
         raise _Invalid
     return int(as_float)
+
+
+def as_int(value: Any) -> int:
+    """The integer rule for typed values, for ``convert`` hooks: ``int`` and numpy integers exactly, integral
+    finite floats converted; ``bool`` and anything else raise ``ValueError``."""
+    try:
+        return _as_int(value)
+    except _Invalid:
+        raise ValueError(f"not an integer: {value!r}") from None
 
 
 def _as_float(value: Any) -> float:

@@ -196,3 +196,70 @@ def test_reader_convert_check_and_describe():
     for bad in ("[[0]]", "__import__('os')", "[1, [2]]"):
         with pytest.raises(HyperparameterError, match="must be lists of indices >= 1"):
             _parse_one(hp, bad)
+
+
+def test_a_check_keeps_the_kind_rule_and_matches_to_the_letter():
+    from sagelocal.base.hyperparameters import Hyperparameter
+
+    # Linear Learner's selection criteria: documented choices plus the SDK's extras, exact like any choice.
+    hp = Hyperparameter("criterion", "categorical", "a", choices=("a", "b"), check=("a", "b", "x").__contains__,
+                        describe="one of 'a', 'b' (the SDK also sends 'x')")
+    assert _parse_one(hp, "x") == "x" and _parse_one(hp, '"x"') == "x"  # JSON quotes are still removed
+    for bad in ("X", "c", 3):
+        with pytest.raises(HyperparameterError, match=r"must be one of 'a', 'b' \(the SDK also sends 'x'\); got"):
+            _parse_one(hp, bad)
+
+
+def test_also_words_ignore_case_and_quotes_unless_exact():
+    from sagelocal.base.hyperparameters import Hyperparameter
+
+    loose = Hyperparameter("weight", "float", 1.0, also=("balanced",))
+    exact = Hyperparameter("weight", "float", 1.0, also=("balanced",), exact=True)
+    assert _parse_one(loose, '"BALANCED"') == "balanced"
+    assert _parse_one(exact, "balanced") == "balanced"
+    for bad in ("Balanced", '"balanced"'):
+        with pytest.raises(HyperparameterError, match="must be a number or 'balanced'"):
+            _parse_one(exact, bad)
+
+
+def test_comma_token_lists_as_reader_convert_and_check():
+    from sagelocal.base.hyperparameters import Hyperparameter
+
+    def tokens(value):
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+
+    hp = Hyperparameter("metrics", "string", choices=("a", "b"), reader=str, convert=tokens,
+                        check=lambda text: all(t in ("a", "b") for t in text.split(",")),
+                        describe="a comma-separated list of 'a', 'b'")
+    assert _parse_one(hp, "a,b") == "a,b" and _parse_one(hp, ["b", "a"]) == "b,a"
+    assert hp.choices == ("a", "b")  # still declared as data (the contract tests read them)
+    for bad in ("a, b", "a,", '"a"', [], 7):
+        with pytest.raises(HyperparameterError, match="must be a comma-separated list of 'a', 'b'"):
+            _parse_one(hp, bad)
+
+
+def test_as_int_is_the_integer_rule_for_hooks():
+    import numpy as np
+
+    from sagelocal.base.hyperparameters import as_int
+
+    assert as_int(3) == 3 and as_int(np.int64(4)) == 4 and as_int(5.0) == 5
+    for bad in (True, 1.5, float("inf"), None, [1]):
+        with pytest.raises(ValueError):
+            as_int(bad)
+
+
+def test_also_words_reach_parameters_used_only_sometimes():
+    from sagelocal.base.hyperparameters import Hyperparameter, HyperparameterTable
+
+    table = HyperparameterTable("algo", [
+        Hyperparameter("mode", "categorical", "a", choices=("a", "b")),
+        Hyperparameter("weight", "float", 1.0, range=(0, 1), also=("balanced",),
+                       used_when=("mode is b", lambda v: v.get("mode") == "b")),
+    ])
+    assert table.parse({"mode": "a", "weight": "Balanced"})["weight"] == "balanced"
+    assert table.parse({"mode": "a", "weight": "5"})["weight"] == 5.0  # out of range, but unused

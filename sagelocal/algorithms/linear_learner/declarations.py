@@ -65,7 +65,9 @@ HYPERPARAMETERS = HyperparameterTable("linear-learner", [
     _positive("bias_lr_mult", "auto", auto=True, doc="Bias learning rate = learning_rate * bias_lr_mult."),
     _non_negative("bias_wd_mult", "auto", auto=True, doc="Bias L2 = wd * bias_wd_mult; auto is 0 (no bias decay)."),
     Hyperparameter("binary_classifier_model_selection_criteria", "categorical", "accuracy", choices=DOC_CRITERIA,
-                   also=SDK_EXTRA_CRITERIA,  # the SDK's validator also sends these
+                   check=(*DOC_CRITERIA, *SDK_EXTRA_CRITERIA).__contains__,  # exact, like any choice
+                   describe="one of " + ", ".join(repr(c) for c in DOC_CRITERIA)
+                            + " (the SDK also sends " + ", ".join(repr(c) for c in SDK_EXTRA_CRITERIA) + ")",
                    doc="How the best variant and its threshold are chosen (binary only)."),
     Hyperparameter("early_stopping_patience", "int", 3, range=(1, None),
                    doc="Epochs without improvement before a variant stops."),

@@ -178,7 +178,7 @@ HYPERPARAMETERS = HyperparameterTable(ALGORITHM, [
         doc="GPU histograms built deterministically (ignored by XGBoost 2+)."),
     _hp("early_stopping_rounds", "int", range=(1, None), doc="Rounds without improvement before stopping."),
     _hp("eta", "float", 0.3, range=(0, 1), tune=(0.1, 0.5), aliases=("learning_rate",), doc="Learning rate."),
-    _hp("eval_metric", "string", **_COMMA_LIST, check=_tokens_valid(metric_name_ok),
+    _hp("eval_metric", "string", **_COMMA_LIST, choices=tuple(METRIC_GOALS), check=_tokens_valid(metric_name_ok),
         describe="a comma-separated list of " + ", ".join(repr(c) for c in METRIC_GOALS)
                  + " (or 'error@t', 'ndcg@t', 'map@t' with a number t)",
         doc="Comma-separated validation metrics; the last one drives early stopping."),
@@ -219,7 +219,8 @@ HYPERPARAMETERS = HyperparameterTable(ALGORITHM, [
     _hp("tree_method", "categorical", "auto", auto=True, choices=("auto", "exact", "approx", "hist", "gpu_hist"),
         doc="Tree construction algorithm."),
     _hp("tweedie_variance_power", "float", 1.5, range=(1, 2), closed=(False, False), doc="Tweedie power."),
-    _hp("updater", "string", "grow_colmaker,prune", **_COMMA_LIST, check=_tokens_valid(UPDATERS.__contains__),
+    _hp("updater", "string", "grow_colmaker,prune", **_COMMA_LIST, choices=UPDATERS,
+        check=_tokens_valid(UPDATERS.__contains__),
         describe="a comma-separated list of " + ", ".join(repr(c) for c in UPDATERS),
         doc="Comma-separated updater plugins."),
     _hp("verbosity", "int", 1, range=(0, 3), doc="XGBoost's log level."),
