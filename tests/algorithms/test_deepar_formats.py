@@ -238,6 +238,15 @@ def test_jsonlines_gzip_and_parquet_channels_read_the_same_series(tmp_path):
             np.testing.assert_array_equal(ours, theirs)
 
 
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
+    from sagelocal.base.errors import MissingDependencyError
+
+    (tmp_path / "data.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'sagelocal\[parquet\]'"):
+        list(records_of(str(tmp_path / "data.parquet"), "train"))
+
+
 def test_fit_on_a_folder_equals_fit_on_the_records(tmp_path):
     records = daily_records(future=True)
     _write_files(tmp_path / "train", records)

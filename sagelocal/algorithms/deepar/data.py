@@ -13,14 +13,13 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ...base.errors import DataFormatError
-from ...io import read
+from ...base.errors import DataFormatError, MissingDependencyError
+from ...io import Channel, is_channel, read
 from ...io.content_types import JSONLINES
 from .features import Frequency
 
@@ -193,20 +192,18 @@ def file_format(path: str | os.PathLike, content_type: str | None) -> str:
                           source=os.fspath(path))
 
 
-def read_records(source, content_type: str | None = None, *, channel: str | None = None
+def read_records(stream, content_type: str | None = None, *, channel: str | None = None, name: str | None = None
                  ) -> Iterator[tuple[str | None, int, Any]]:
-    """``(file, record number, record)`` for each series in a file path or binary stream.
+    """``(object, record number, record)`` for each series in one object's binary stream named ``name``.
 
-    JSON lines (optionally gzip) go through :func:`sagelocal.io.read`, which numbers records by their
-    1-based line; Parquet rows are read here (the shared Parquet reader is tabular) and numbered from 0.
+    The format comes from the name's extension, else from ``content_type``. JSON lines go through
+    :func:`sagelocal.io.read`, which numbers records by their 1-based line; Parquet rows are read here
+    (the shared Parquet reader is tabular) and numbered from 0.
     """
-    is_path = isinstance(source, (str, os.PathLike))
-    name = os.fspath(source) if is_path else getattr(source, "name", None)
-    name = name if isinstance(name, str) else None
     if file_format(name or "", content_type) == "parquet":
-        yield from _parquet_records(source, name, channel)
+        yield from _parquet_records(stream, name, channel)
         return
-    for batch in read(source, JSONLINES, batch_size=1024, channel=channel):
+    for batch in read(stream, JSONLINES, batch_size=1024, channel=channel):
         if batch.records is None:
             raise DataFormatError("holds feature rows ({\"features\": ...}), not series records with 'start' and "
                                   "'target'", channel=channel, source=name)
@@ -214,37 +211,43 @@ def read_records(source, content_type: str | None = None, *, channel: str | None
             yield name, int(number), record
 
 
-def _parquet_records(source, name, channel) -> Iterator[tuple[str | None, int, Any]]:
+def _parquet_records(stream, name, channel) -> Iterator[tuple[str | None, int, Any]]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
-    except ImportError:  # pragma: no cover - pyarrow is in the parquet extra
-        raise DataFormatError("reading Parquet needs pyarrow: pip install 'sagelocal[parquet]'",
-                              channel=channel, source=name) from None
-    try:
-        table = pq.read_table(source)
+    except ImportError:
+        raise MissingDependencyError("forecasting-deepar: reading Parquet series needs pyarrow, which is not "
+                                     "installed: pip install 'sagelocal[parquet]'") from None
+    try:  # Parquet needs random access: a FIFO, a gzip stream or a RecordIO frame is read into memory
+        table = pq.read_table(pa.BufferReader(stream.read()))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
         raise DataFormatError(f"cannot read Parquet: {exc}", channel=channel, source=name) from None
     for number, row in enumerate(table.to_pylist()):
         yield name, number, row
 
 
+def series_channel(path, name: str) -> Channel:
+    """A file or folder path given to ``fit`` or ``predict``: a File-mode channel of series files (each
+    read by its extension, JSON lines when it has none)."""
+    return Channel(path, JSONLINES, name=name, default_content_type=JSONLINES)
+
+
 def records_of(source, name: str) -> Iterator[Any]:
-    """The records of a ``fit`` argument: a :class:`SeriesSource`, a channel, or a file path."""
+    """The records of a ``fit`` argument: a :class:`SeriesSource`, a channel, or a file or folder path.
+
+    A channel is read through :meth:`Channel.streams`, so its sharding, shuffling, manifests, Pipe mode
+    and RecordIO wrapping apply; each object is read by its extension, else by the channel's content type.
+    """
     if isinstance(source, SeriesSource):
         yield from source.records
         return
     if isinstance(source, (str, os.PathLike)):
-        source = SeriesFiles(source, name=name)
-    content_type = getattr(source, "content_type", None)
-    if getattr(source, "input_mode", "File") == "Pipe":
-        with open(source.wait_for_pipe(0), "rb") as stream:
-            yield from read_records(stream, content_type, channel=name)
-        return
-    if not hasattr(source, "files"):
+        source = series_channel(source, name)
+    if not is_channel(source):
         raise DataFormatError(f"{name}: DeepAR reads series records: pass a list of dicts, a file or folder "
                               f"path, or a sagelocal.io.Channel; got {type(source).__name__}", channel=name)
-    for path in source.files():
-        yield from read_records(path, content_type, channel=name)
+    for object_name, stream in source.streams(epoch=0):
+        yield from read_records(stream, source.content_type, channel=name, name=object_name)
 
 
 class SeriesSource:
@@ -260,31 +263,6 @@ class SeriesSource:
         """Lists of ``batch_size`` records (the same every epoch)."""
         for start in range(0, len(self.records), batch_size):
             yield list(self.records[start:start + batch_size])
-
-
-class SeriesFiles:
-    """A file or folder of series files (File mode), read by extension; hidden and ``_SUCCESS`` skipped."""
-
-    def __init__(self, path, content_type: str | None = None, name: str = "train"):
-        self.path, self.content_type, self.name = Path(path), content_type, name
-
-    def files(self) -> list[Path]:
-        """The data files, in sorted path order."""
-        if self.path.is_file():
-            return [self.path]
-        if not self.path.is_dir():
-            raise DataFormatError(f"path '{self.path}' does not exist", channel=self.name)
-        found = sorted(p for p in self.path.rglob("*") if p.is_file() and not any(
-            part.startswith(".") or part == "_SUCCESS" for part in p.relative_to(self.path).parts))
-        if not found:
-            raise DataFormatError(f"no data files under '{self.path}'", channel=self.name)
-        return found
-
-    def batches(self, batch_size: int, epoch: int = 0) -> Iterator[list]:
-        """Lists of ``batch_size`` records read from the files."""
-        records = list(records_of(self, self.name))
-        for start in range(0, len(records), batch_size):
-            yield records[start:start + batch_size]
 
 
 # ------------------------------------------------------------------------------------- flat layout

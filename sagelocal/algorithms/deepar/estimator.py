@@ -14,71 +14,32 @@ mini-batches of ``mini_batch_size``; the guide only says "passes over the traini
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
-import math
+import os
 from typing import Any
 
 import numpy as np
-import torch
 
 from ...base.device import DEVICE_OPTION, resolve_device
-from ...base.errors import DataFormatError, SagelocalError
+from ...base.errors import DataFormatError
 from ...base.estimator import Estimator
-from ...base.hyperparameters import REQUIRED, Hyperparameter, HyperparameterTable
+from ...base.hyperparameters import Hyperparameter
 from ...base.registry import register
-from ...base.training import EarlyStopping, Metric, TrainingLoop
-from .data import FlatPanel, SeriesPanel, SeriesSource, mean_abs_scale, parse_series, records_of
+from ...base.torch_layer import KeepBest, load_module_arrays, module_arrays, seeded
+from ...base.training import EarlyStopping, Metric
+from ...io import is_channel
+from .data import FlatPanel, SeriesPanel, SeriesSource, mean_abs_scale, parse_series, records_of, series_channel
 from .features import Frequency
-from .inference import Configuration, forecast_records, rmse, weighted_quantile_loss
+from .hyperparameters import HYPERPARAMETERS
+from .inference import CONFIG_VARIABLE, Configuration, forecast_records, rmse, weighted_quantile_loss
 from .likelihoods import LIKELIHOODS
 from .network import DeepARNetwork
-from .switches import FeatureSwitch, FrequencyHyperparameter
+from .trainer import Trainer
 
 logger = logging.getLogger("sagelocal")
 
-HYPERPARAMETERS = HyperparameterTable("forecasting-deepar", [
-    Hyperparameter("context_length", "int", REQUIRED, range=(1, None), tunable=True, tuning_range=(1, 200),
-                   doc="Steps the network reads before forecasting (lags reach further back)."),
-    Hyperparameter("epochs", "int", REQUIRED, range=(1, None), tunable=True, tuning_range=(1, 1000),
-                   doc="Maximum passes over the training data."),
-    Hyperparameter("prediction_length", "int", REQUIRED, range=(1, None),
-                   doc="Forecast horizon, fixed at training time."),
-    FrequencyHyperparameter("time_freq", "string", REQUIRED, choices=("M", "W", "D", "H", "min"),
-                            doc="Granularity: optional integer multiple and M, W, D, H or min (e.g. '5min')."),
-    FeatureSwitch("cardinality", "json", "auto", auto=True, item_kind="int_list",
-                  doc="Categories per cat feature: 'auto', 'ignore' (or '') or a list such as [2, 3]."),
-    Hyperparameter("dropout_rate", "float", 0.1, range=(0, 1), tunable=True, tuning_range=(0.0, 0.2),
-                   doc="Zoneout rate of the recurrent states during training."),
-    Hyperparameter("early_stopping_patience", "int", None, range=(1, None),
-                   doc="Stop after this many epochs without a lower training loss; keep the best model."),
-    Hyperparameter("embedding_dimension", "int", 10, range=(1, None), tunable=True, tuning_range=(1, 50),
-                   doc="Embedding size of every cat feature."),
-    Hyperparameter("learning_rate", "float", 0.001, range=(0, None), tunable=True, tuning_range=(0.00001, 0.1),
-                   doc="Adam learning rate."),
-    Hyperparameter("likelihood", "categorical", "student-T",
-                   choices=("gaussian", "beta", "negative-binomial", "student-T", "deterministic-L1"),
-                   doc="Noise model of the target."),
-    Hyperparameter("mini_batch_size", "int", 128, range=(1, None), tunable=True, tuning_range=(32, 1028),
-                   doc="Windows per mini-batch."),
-    Hyperparameter("num_cells", "int", 40, range=(1, None), tunable=True, tuning_range=(30, 200),
-                   doc="Units per LSTM layer."),
-    FeatureSwitch("num_dynamic_feat", "json", "auto", range=(1, None), auto=True, item_kind="int",
-                  doc="Number of dynamic_feat series: 'auto', 'ignore' (or '') or a positive integer."),
-    Hyperparameter("num_eval_samples", "int", 100, range=(1, None),
-                   doc="Sample paths per test series for the test metrics."),
-    Hyperparameter("num_layers", "int", 2, range=(1, None), tunable=True, tuning_range=(1, 8),
-                   doc="LSTM layers."),
-    Hyperparameter("test_quantiles", "float_list", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], range=(0, 1),
-                   closed=(False, False), doc="Quantiles of the weighted quantile losses on the test channel."),
-])
-
 #: SageMaker's guard: "Total observations across training series must be at least 300."
 MIN_OBSERVATIONS = 300
-#: Gradient-norm clipping and the plateau schedule of GluonTS's DeepAR trainer.
-CLIP_GRADIENT = 10.0
-LR_DECAY_FACTOR, LR_DECAY_PATIENCE = 0.5, 10
 #: How ``lags_`` is chosen, recorded in the artifact (see :func:`reachable_lags`); artifacts without it
 #: list every lag of ``time_freq``.
 LAG_RULE = "reachable"
@@ -142,17 +103,16 @@ class DeepAR(Estimator):
                        doc="Mini-batches per epoch; 'auto' covers the training observations once."),
     )
 
-    # ----------------------------------------------------------------------------------- fit
-    def fit(self, X, y=None, *, validation=None, test=None):
-        """Train on series records; ``test`` series are scored on their last ``prediction_length`` steps.
+    serving_variables = (CONFIG_VARIABLE,)
 
-        ``X`` and ``test`` take a list of record dicts, a path to a JSON lines / Parquet file or folder,
-        or a :class:`sagelocal.io.Channel`. Returns ``self``.
-        """
+    # ----------------------------------------------------------------------------------- fit
+    def _as_source(self, data, y, name: str):
+        """Series records for channel ``name``; ``test`` series are scored on their last ``prediction_length``
+        steps. ``fit``'s ``X`` and ``test`` take a list of record dicts, a DataFrame of records, a path to a
+        JSON lines / Parquet file or folder, or a :class:`sagelocal.io.Channel`."""
         if y is not None:
             raise DataFormatError("DeepAR learns from the target series themselves; do not pass y", channel="train")
-        return super().fit(_as_series_source(X, "train"), validation=_as_series_source(validation, "validation"),
-                           test=_as_series_source(test, "test"))
+        return _as_series_source(data, name)
 
     def _fit(self, train, validation, test, hp):
         self.frequency_ = Frequency.parse(hp["time_freq"])
@@ -162,17 +122,21 @@ class DeepAR(Estimator):
         self.lags_ = reachable_lags(self.frequency_.lags(), panel, hp["prediction_length"])
         self.cardinality_, self.num_dynamic_feat_ = self._resolve_features(panel, hp)
         self.default_scale_ = mean_abs_scale(panel) if self.likelihood_.scaled else 1.0
-        self._device = _device(self._options["device"])
-        with _seeded(self._options["random_state"], self._device):
+        self._device = resolve_device(self.algorithm, self._options["device"])
+        with seeded(self._options["random_state"], self._device):
             self.network_ = self._build_network().to(self._device)
-            trainer = _Trainer(self, panel, hp)
+            trainer = Trainer(self, panel, hp)
             patience = hp["early_stopping_patience"]
-            loop = TrainingLoop(epochs=hp["epochs"], batch_size=hp["mini_batch_size"], reporter=self._reporter,
-                                early_stopping=None if patience is None else EarlyStopping("train:loss", patience),
-                                checkpoint_dir=self.runtime.checkpoint_dir)
+            # with early stopping the model of the lowest training loss is kept (SageMaker's rule)
+            keep = None if patience is None else KeepBest(self.network_, "train:loss")
+            loop = self._training_loop(epochs=hp["epochs"], batch_size=hp["mini_batch_size"], keep_best=keep,
+                                       early_stopping=None if patience is None else EarlyStopping("train:loss",
+                                                                                                  patience))
             self.epochs_run_ = loop.run(trainer, trainer)
-            trainer.finish(keep_best=patience is not None)
-        self._reporter.report("train:final_loss", trainer.kept_loss)
+        self.network_.eval()
+        # the training loss of the epoch whose model is kept: the lowest with early stopping, else the last
+        kept = keep is not None and keep.weights is not None
+        self._reporter.report("train:final_loss", keep.value if kept else trainer.last_loss)
         if test is not None:
             self._evaluate(test, hp)
 
@@ -302,7 +266,7 @@ class DeepAR(Estimator):
         parts = []
         # the current random_state, so that set_params(random_state=...) applies to a fitted model
         seed = self.option_table().parse({"random_state": self.random_state})["random_state"]
-        with _seeded(seed, self._device):
+        with seeded(seed, self._device):
             for start in range(0, len(panel), chunk):
                 series = np.arange(start, min(start + chunk, len(panel)))
                 windows = flat.windows(series, flat.lengths[series], before=max(self.lags_) + context, after=horizon)
@@ -347,11 +311,12 @@ class DeepAR(Estimator):
         """Instances and configuration of a JSON / JSON lines request (serving's hook).
 
         A request without a ``configuration`` object (JSON lines, batch transform) takes the one in
-        ``DEEPAR_INFERENCE_CONFIG``, or the defaults when that is unset.
+        ``DEEPAR_INFERENCE_CONFIG`` (read once, see :meth:`configure_serving`), or the defaults when that is
+        unset.
         """
         configuration = getattr(request, "configuration", None)
         if configuration is None:
-            configuration = Configuration.from_environment()
+            configuration = Configuration.from_environment(self.serving_environment)
         return request.instances, {"configuration": configuration}
 
     def predict_request(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -362,8 +327,7 @@ class DeepAR(Estimator):
 
     # ------------------------------------------------------------------------------ artifacts
     def _get_state(self):
-        arrays = {f"network.{name}": value.detach().cpu().numpy()
-                  for name, value in self.network_.state_dict().items()}
+        arrays = module_arrays(self.network_)
         meta = {"lags": self.lags_, "lag_rule": LAG_RULE, "frequency_lags": self.frequency_.lags(),
                 "cardinality": self.cardinality_, "num_dynamic_feat": self.num_dynamic_feat_,
                 "default_scale": self.default_scale_, "features": list(self.frequency_.feature_names),
@@ -380,118 +344,10 @@ class DeepAR(Estimator):
         self.default_scale_ = float(meta["default_scale"])
         self.epochs_run_ = int(meta.get("epochs_run", 0))
         self._options = self.option_table().parse({k: getattr(self, k) for k in self.option_defaults()})
-        self._device = _device(self._options["device"])
+        self._device = resolve_device(self.algorithm, self._options["device"])
         network = self._build_network()
-        state = {name[len("network."):]: torch.from_numpy(np.asarray(value))
-                 for name, value in arrays.items() if name.startswith("network.")}
-        network.load_state_dict(state)
+        load_module_arrays(network, arrays)
         self.network_ = network.to(self._device)
-
-
-class _Trainer:
-    """Window sampling (a data source for TrainingLoop) and the optimisation steps (its Trainable)."""
-
-    def __init__(self, estimator: DeepAR, panel: SeriesPanel, hp):
-        self.network, self.hp = estimator.network_, hp
-        self.context, self.horizon = hp["context_length"], hp["prediction_length"]
-        self.default_scale = estimator.default_scale_
-        self.seed = estimator._options["random_state"]
-        trainable = panel.subset(panel.lengths >= self.horizon)  # the guide: shorter series are skipped
-        self.flat = estimator._flat(trainable, future=0)
-        self.starts = self.flat.lengths - self.horizon + 1  # forecast starts per series: 0 .. len - horizon
-        self.cumulative = np.cumsum(self.starts)
-        windows = max(len(trainable), math.ceil(int(self.flat.lengths.sum()) / (self.context + self.horizon)))
-        requested = estimator._options["num_batches_per_epoch"]
-        self.batches_per_epoch = math.ceil(windows / hp["mini_batch_size"]) if requested == "auto" else requested
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=hp["learning_rate"])
-        self.schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=LR_DECAY_FACTOR, patience=LR_DECAY_PATIENCE)
-        self.reporter = estimator._reporter
-        self.best_loss, self.best_state, self.last_loss = math.inf, None, math.nan
-        self.kept_loss = math.nan  # the training loss of the epoch whose model is kept (set by finish)
-        self._reset_sums()
-
-    def _reset_sums(self) -> None:
-        zero = torch.zeros((), device=self.flat.device)
-        self.loss_sum, self.count = zero.clone(), zero.clone()
-
-    # data source: batches of (series, forecast start) pairs, drawn uniformly
-    def batches(self, batch_size: int, epoch: int = 0):
-        rng = np.random.default_rng([self.seed, epoch])
-        for _ in range(self.batches_per_epoch):
-            draw = rng.integers(0, int(self.cumulative[-1]), size=batch_size)
-            series = np.searchsorted(self.cumulative, draw, side="right")
-            yield series, draw - (self.cumulative[series] - self.starts[series])
-
-    # Trainable
-    def train_batch(self, batch) -> None:
-        series, split = batch
-        windows = self.flat.windows(series, split, before=self.network.max_lag + self.context, after=self.horizon)
-        self.network.train()
-        total, count = self.network.loss(windows, self.context, self.default_scale)
-        loss = total / count.clamp(min=1.0)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.network.parameters(), CLIP_GRADIENT)
-        self.optimizer.step()
-        self.loss_sum += total.detach()
-        self.count += count
-        return None  # the epoch's observation-weighted loss is reported by end_epoch (one device sync)
-
-    def end_epoch(self, epoch: int) -> dict[str, float]:
-        loss = float(self.loss_sum / self.count.clamp(min=1.0))
-        self._reset_sums()
-        if not math.isfinite(loss):
-            raise SagelocalError(f"forecasting-deepar: the training loss became {loss} in epoch {epoch}; lower "
-                                 f"learning_rate (now {self.hp['learning_rate']}) or check the target values")
-        self.reporter.report("train:loss", loss, epoch=epoch)
-        self.schedule.step(loss)
-        if loss < self.best_loss:
-            self.best_loss = loss
-            self.best_state = copy.deepcopy(self.network.state_dict())
-        self.last_loss = loss
-        return {"train:loss": loss}
-
-    def finish(self, keep_best: bool) -> None:
-        """With early stopping, return the model of the lowest loss (SageMaker's rule).
-
-        ``kept_loss`` becomes the loss of the epoch whose model is returned: the lowest with early
-        stopping, the last one without.
-        """
-        if keep_best and self.best_state is not None:
-            self.network.load_state_dict(self.best_state)
-            self.kept_loss = self.best_loss
-        else:
-            self.kept_loss = self.last_loss
-        self.network.eval()
-
-    def state(self) -> dict[str, np.ndarray]:
-        arrays = {f"network.{k}": v.detach().cpu().numpy() for k, v in self.network.state_dict().items()}
-        for i, param_state in enumerate(self.optimizer.state_dict()["state"].values()):
-            arrays.update({f"adam.{i}.{k}": v.detach().cpu().numpy() for k, v in param_state.items()})
-        arrays["lr"] = np.asarray([g["lr"] for g in self.optimizer.param_groups])
-        arrays["best_loss"] = np.asarray(self.best_loss)
-        if self.best_state is not None:
-            arrays.update({f"best.{k}": v.detach().cpu().numpy() for k, v in self.best_state.items()})
-        return arrays
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        device = self.flat.device
-
-        def tensors(prefix):
-            return {k[len(prefix):]: torch.from_numpy(np.asarray(v)).to(device) for k, v in state.items()
-                    if k.startswith(prefix)}
-
-        self.network.load_state_dict(tensors("network."))
-        optimizer_state = self.optimizer.state_dict()
-        count = len(optimizer_state["param_groups"][0]["params"])
-        optimizer_state["state"] = {i: tensors(f"adam.{i}.") for i in range(count) if f"adam.{i}.step" in state}
-        for group, lr in zip(optimizer_state["param_groups"], state["lr"]):
-            group["lr"] = float(lr)
-        self.optimizer.load_state_dict(optimizer_state)
-        self.best_loss = float(state["best_loss"])
-        best = tensors("best.")
-        self.best_state = best or None
 
 
 def reachable_lags(lags: list[int], panel: SeriesPanel, prediction_length: int) -> list[int]:
@@ -516,12 +372,10 @@ def reachable_lags(lags: list[int], panel: SeriesPanel, prediction_length: int) 
 
 def _as_series_source(X, name: str):
     """What ``fit`` / ``predict`` were given, as a source of series records."""
-    if X is None or hasattr(X, "batches") or hasattr(X, "files"):
+    if X is None or is_channel(X) or isinstance(X, SeriesSource):
         return X
     if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
-        from .data import SeriesFiles
-
-        return SeriesFiles(X, name=name)
+        return series_channel(os.fsdecode(X), name)
     if hasattr(X, "to_dict") and hasattr(X, "columns"):  # a pandas DataFrame of records
         return SeriesSource(X.to_dict(orient="records"), name)
     if isinstance(X, (list, tuple)):
@@ -529,16 +383,3 @@ def _as_series_source(X, name: str):
     raise DataFormatError(f"{name}: DeepAR takes series records (a list of dicts with 'start' and 'target'), a "
                           f"JSON lines / Parquet path or a channel; got {type(X).__name__}", channel=name)
 
-
-def _device(choice: str) -> torch.device:
-    return resolve_device("forecasting-deepar", choice)
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device):
-    """Seed torch for a block without changing the caller's random state (initialisation, sampling)."""
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield

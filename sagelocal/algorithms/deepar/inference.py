@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,9 +53,10 @@ class Configuration:
                    *_quantiles(values["quantiles"]))
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Configuration:
-        """The batch-transform configuration: ``DEEPAR_INFERENCE_CONFIG`` (a JSON object) or the default."""
-        text = (os.environ if environ is None else environ).get(CONFIG_VARIABLE)
+    def from_environment(cls, environ: Mapping[str, str]) -> Configuration:
+        """The batch-transform configuration: ``DEEPAR_INFERENCE_CONFIG`` of ``environ`` (the estimator's
+        ``serving_environment``; a JSON object) or the default."""
+        text = environ.get(CONFIG_VARIABLE)
         if not text:
             return cls.parse(None)
         try:
