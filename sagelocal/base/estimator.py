@@ -209,7 +209,7 @@ class Estimator(BaseEstimator):
         """
         return as_source(data, y, name=name)
 
-    def _training_loop(self, *, epochs: int, batch_size: int, **settings) -> TrainingLoop:
+    def _training_loop(self, *, epochs: int | None, batch_size: int, **settings) -> TrainingLoop:
         """The shared :class:`TrainingLoop` with this fit's reporter, checkpoint folder and progress option."""
         settings.setdefault("checkpoint_dir", self.runtime.checkpoint_dir)
         return TrainingLoop(epochs=epochs, batch_size=batch_size, reporter=self._reporter,

@@ -20,8 +20,8 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -106,12 +106,17 @@ class Trainable(Protocol):
 @dataclass
 class EarlyStopping:
     """Stop when ``metric`` has not improved by more than ``tolerance`` (relative) for
-    ``patience`` epochs. ``goal`` is ``"Minimize"`` or ``"Maximize"``."""
+    ``patience`` epochs. ``goal`` is ``"Minimize"`` or ``"Maximize"``.
+
+    ``allowed``, when given, is asked before stopping: while it returns False the epochs without
+    improvement are still counted but training goes on (e.g. until a minimum number of passes).
+    """
 
     metric: str
     patience: int
     tolerance: float = 0.0
     goal: str = "Minimize"
+    allowed: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.best = math.inf if self.goal == "Minimize" else -math.inf
@@ -127,63 +132,86 @@ class EarlyStopping:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:
             self.bad_epochs += 1
-        return self.bad_epochs >= self.patience
+        return self.bad_epochs >= self.patience and (self.allowed is None or self.allowed())
+
+
+#: The checkpoint file of the loop in its checkpoint folder.
+CHECKPOINT_FILE = "checkpoint.npz"
 
 
 class TrainingLoop:
     """Epochs of mini-batches over a data source, with early stopping and checkpoints.
 
+    An epoch is whatever ``source.batches(batch_size, epoch=e)`` yields: a pass over the data, or a run of
+    updates between two evaluations (Seq2Seq's checkpoints every N batches).
+
     Parameters
     ----------
-    epochs : number of passes.
+    epochs : number of epochs; None runs until early stopping ends training.
     batch_size : rows per mini-batch.
     reporter : where metrics go.
     early_stopping : optional :class:`EarlyStopping`.
     checkpoint_dir : when given, the state is saved there after every epoch and a run finding a
         checkpoint resumes after its epoch (SageMaker's ``/opt/ml/checkpoints`` contract).
+    checkpoint_name : the checkpoint's file name in ``checkpoint_dir`` (an ``.npz`` archive whatever the name).
+    config : optional JSON-serialisable settings saved with each checkpoint; a checkpoint written under other
+        settings (other hyperparameters, or by something else) is ignored with a warning and training starts
+        afresh.
     loss_name : name of the training loss in the ``train`` metric lines.
     keep_best : optional :class:`~sagelocal.base.torch_layer.KeepBest` (or any object with its
         ``update`` / ``restore`` / ``state`` / ``load_state``): the model ends with the weights of its best
         epoch, which are kept in checkpoints too.
     progress : show a progress bar (tqdm, on standard error) with the current loss: True, False, or
         ``"auto"``/None for "when standard error is a terminal". SageMaker's ``#progress_metric`` and
-        ``#quality_metric`` log lines are written in every case.
+        ``#quality_metric`` log lines are written in every case (``#progress_metric`` when ``epochs`` is known).
+    unit : what the bar counts (``"epoch"``; Seq2Seq's ``"checkpoint"``).
     """
 
-    def __init__(self, *, epochs: int, batch_size: int, reporter: MetricReporter,
+    def __init__(self, *, epochs: int | None, batch_size: int, reporter: MetricReporter,
                  early_stopping: EarlyStopping | None = None, checkpoint_dir: str | None = None,
-                 loss_name: str = "loss", keep_best=None, progress: bool | str | None = "auto"):
+                 checkpoint_name: str = CHECKPOINT_FILE, config: Mapping[str, Any] | None = None,
+                 loss_name: str = "loss", keep_best=None, progress: bool | str | None = "auto", unit: str = "epoch"):
         self.epochs, self.batch_size, self.reporter = epochs, batch_size, reporter
         self.early_stopping, self.loss_name, self.keep_best = early_stopping, loss_name, keep_best
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self.progress = progress
+        self.checkpoint_name = checkpoint_name
+        self.config = None if config is None else json.dumps(config, sort_keys=True)
+        self.progress, self.unit = progress, unit
         self.epochs_run = 0
 
     def run(self, source, model: Trainable) -> int:
         """Train ``model`` on ``source``; return the number of epochs completed."""
-        start = self._resume(model)
-        with progress_bar(self.progress, total=self.epochs, initial=start, unit="epoch") as bar:
-            for epoch in range(start, self.epochs):
-                before = dict(self.reporter.metrics)
-                losses = [loss for loss in self._epoch(source, model, epoch, bar) if loss is not None]
-                if losses:
-                    self.reporter.report(f"train:{self.loss_name}", float(np.mean(losses)), epoch=epoch)
-                metrics = model.end_epoch(epoch) or {}
-                if self.keep_best is not None:
-                    self.keep_best.update(metrics, epoch)
-                self.epochs_run = epoch + 1
-                self.reporter.progress(epoch + 1, self.epochs)
-                reported = {k: v for k, v in self.reporter.metrics.items() if before.get(k) != v}
-                bar.update(1, {name.removeprefix("train:"): value for name, value in {**reported, **metrics}.items()})
-                self._checkpoint(model, epoch)
-                stop = self.early_stopping
-                if stop is not None and stop.metric in metrics and stop.update(metrics[stop.metric], epoch):
-                    logger.info("early stopping at epoch %d: best %s=%s at epoch %d", epoch,
-                                stop.metric, stop.best, stop.best_epoch)
+        epoch = self._resume(model)
+        with progress_bar(self.progress, total=self.epochs, initial=epoch, unit=self.unit) as bar:
+            while self.epochs is None or epoch < self.epochs:
+                if self._run_epoch(source, model, epoch, bar):
                     break
+                epoch += 1
         if self.keep_best is not None:
             self.keep_best.restore()
         return self.epochs_run
+
+    def _run_epoch(self, source, model: Trainable, epoch: int, bar: _Bar) -> bool:
+        """Train one epoch, evaluate, keep the best, checkpoint; return whether early stopping ends training."""
+        before = dict(self.reporter.metrics)
+        losses = [loss for loss in self._epoch(source, model, epoch, bar) if loss is not None]
+        if losses:
+            self.reporter.report(f"train:{self.loss_name}", float(np.mean(losses)), epoch=epoch)
+        metrics = model.end_epoch(epoch) or {}
+        if self.keep_best is not None:
+            self.keep_best.update(metrics, epoch)
+        self.epochs_run = epoch + 1
+        if self.epochs is not None:
+            self.reporter.progress(epoch + 1, self.epochs)
+        reported = {k: v for k, v in self.reporter.metrics.items() if before.get(k) != v}
+        bar.update(1, {name.removeprefix("train:"): value for name, value in {**reported, **metrics}.items()})
+        es = self.early_stopping
+        stop = es is not None and es.metric in metrics and es.update(metrics[es.metric], epoch)
+        self._checkpoint(model, epoch)  # after the early-stopping update, so that a resumed run counts this epoch
+        if stop:
+            logger.info("early stopping at epoch %d: best %s=%s at epoch %d", epoch, es.metric, es.best,
+                        es.best_epoch)
+        return stop
 
     def _epoch(self, source, model: Trainable, epoch: int, bar: _Bar) -> Iterator[float | None]:
         for batch in source.batches(self.batch_size, epoch=epoch):
@@ -203,14 +231,21 @@ class TrainingLoop:
             state["__early_stopping__"] = np.asarray([es.best, es.best_epoch, es.bad_epochs], float)
         if self.keep_best is not None:
             state.update(self.keep_best.state())
-        write_npz_atomic(self.checkpoint_dir / "checkpoint.npz", state)
+        if self.config is not None:
+            state["__config__"] = np.asarray(self.config)
+        write_npz_atomic(self.checkpoint_dir / self.checkpoint_name, state)
 
     def _resume(self, model: Trainable) -> int:
-        path = None if self.checkpoint_dir is None else self.checkpoint_dir / "checkpoint.npz"
+        path = None if self.checkpoint_dir is None else self.checkpoint_dir / self.checkpoint_name
         if path is None or not path.exists():
             return 0
         with np.load(path, allow_pickle=False) as data:
-            state = {key: data[key] for key in data.files}
+            if self.config is not None:
+                written = str(data["__config__"]) if "__config__" in data.files else None
+                if written != self.config:
+                    logger.warning("ignoring checkpoint %s: written with other settings", path)
+                    return 0
+            state = {key: data[key] for key in data.files if key != "__config__"}
         epoch = int(state.pop("__epoch__"))
         es_state = state.pop("__early_stopping__", None)
         if es_state is not None and self.early_stopping is not None:

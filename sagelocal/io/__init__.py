@@ -28,6 +28,7 @@ from .parquet import read_parquet
 from .pipe import PipeFeeder
 from .readers import read, supported_content_types
 from .recordio import (
+    encode_int32_records,
     encode_records,
     write_numpy_to_dense_tensor,
     write_recordio_protobuf,
@@ -42,11 +43,10 @@ __all__ = [
     "Channel",
     "PipeFeeder",
     "as_source",
+    "encode_int32_records",
     "encode_records",
     "is_channel",
-    "is_channel",
     "iter_recordio_protobuf",
-    "open_object",
     "open_object",
     "parse_content_type",
     "read",

@@ -31,8 +31,9 @@ from ._protobuf import (
 )
 from ._streams import source_name
 
-__all__ = ["FrameReader", "MAGIC", "decode_record", "encode_records", "iter_recordio", "write_numpy_to_dense_tensor",
-           "write_recordio", "write_recordio_protobuf", "write_spmatrix_to_sparse_tensor"]
+__all__ = ["FrameReader", "MAGIC", "decode_record", "encode_int32_records", "encode_records", "iter_recordio",
+           "write_numpy_to_dense_tensor", "write_recordio", "write_recordio_protobuf",
+           "write_spmatrix_to_sparse_tensor"]
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)  # 0a 23 d7 ce
@@ -428,5 +429,28 @@ def encode_records(records: list[dict]) -> bytes:
             tensor = _ld(b"\x0a", raw) if raw else b""
             entry = _ld(b"\x0a", str(key).encode("utf-8")) + _ld(b"\x12", _ld(b"\x12", tensor))
             entries.append(_ld(b"\x12", entry))
+        frames.append(_frame(b"".join(entries)))
+    return b"".join(frames)
+
+
+def encode_int32_records(rows) -> bytes:
+    """RecordIO-protobuf body of one Record per row, its ``features`` map holding each named Int32Tensor.
+
+    ``rows`` is an iterable of mappings ``name -> integer values`` (a sequence or array of any integer
+    dtype, flattened; an empty one gives an empty tensor), e.g. Seq2Seq's ``{"source": ids, "target":
+    ids}``. Entries follow the mapping's order and values are packed: the bytes protobuf's deterministic
+    serialization writes for the same ``Record`` when the names are in sorted order, which the SDK's
+    ``record_pb2.Record`` parses. Values outside int32 or not integers raise ``ValueError``.
+    """
+    frames = []
+    for number, row in enumerate(rows):
+        entries = []
+        for name, values in row.items():
+            values = np.asarray(values)
+            if values.size and not np.issubdtype(values.dtype, np.integer):
+                raise ValueError(f"record {number}: features['{name}'] must hold integers; got dtype {values.dtype}")
+            blob = _encode_flat("int32", values)[0]
+            value = _ld(b"\x12", _ld(_KIND_TAGS["int32"], _ld(b"\x0a", blob) if blob else b""))
+            entries.append(_ld(b"\x0a", _ld(b"\x0a", str(name).encode("utf-8")) + value))
         frames.append(_frame(b"".join(entries)))
     return b"".join(frames)

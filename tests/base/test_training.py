@@ -100,3 +100,45 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     assert done == 5 and resumed.epochs_seen == [3, 4]
     np.testing.assert_array_equal(resumed.w, reference.w)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_open_ended_loop_runs_until_early_stopping(caplog):
+    model = RunningMean(target=np.array([9.0, 9.0]), plateau_after=2)
+    stop = EarlyStopping("validation:mse", patience=3)
+    with caplog.at_level(logging.INFO, logger="sagelocal"):
+        done = TrainingLoop(epochs=None, batch_size=8, reporter=MetricReporter(), early_stopping=stop,
+                            progress=False).run(data(), model)
+    assert done == 6 and model.epochs_seen == [0, 1, 2, 3, 4, 5]  # best at epoch 2, then three without gain
+    assert not [r for r in caplog.records if "#progress_metric" in r.getMessage()]  # no total to count against
+
+
+def test_early_stopping_waits_while_not_allowed():
+    passes = []
+    stop = EarlyStopping("m", patience=1, allowed=lambda: len(passes) >= 3)
+    for epoch, value in enumerate([1.0, 2.0, 2.0, 2.0]):
+        passes.append(epoch)
+        if stop.update(value, epoch):
+            break
+    assert epoch == 2 and stop.bad_epochs == 2  # counted while held, stopped once allowed
+
+
+def test_resume_keeps_early_stopping_of_the_last_epoch_and_refuses_other_settings(tmp_path, caplog):
+    def loop(config, epochs=6, **kwargs):
+        return TrainingLoop(epochs=epochs, batch_size=8, reporter=MetricReporter(), checkpoint_dir=tmp_path,
+                            checkpoint_name="model-checkpoint.pt", config=config,
+                            early_stopping=EarlyStopping("validation:mse", patience=5), progress=False, **kwargs)
+
+    first = loop({"lr": 0.5}, epochs=3)
+    first.run(data(), RunningMean(target=np.array([9.0, 9.0]), plateau_after=0))
+    assert [p.name for p in tmp_path.iterdir()] == ["model-checkpoint.pt"]
+    assert first.early_stopping.bad_epochs == 2
+
+    resumed = loop({"lr": 0.5})
+    model = RunningMean(target=np.array([9.0, 9.0]), plateau_after=0)
+    assert resumed.run(data(), model) == 6 and model.epochs_seen == [3, 4, 5]
+    assert resumed.early_stopping.bad_epochs == 5  # the checkpoint of epoch 2 held its update
+
+    with caplog.at_level(logging.WARNING, logger="sagelocal"):
+        fresh = RunningMean(target=np.array([9.0, 9.0]))
+        loop({"lr": 0.1}, epochs=2).run(data(), fresh)
+    assert fresh.epochs_seen == [0, 1] and "other settings" in caplog.text

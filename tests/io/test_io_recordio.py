@@ -19,7 +19,7 @@ from sagelocal.io import (
     write_recordio_protobuf,
     write_spmatrix_to_sparse_tensor,
 )
-from sagelocal.io.recordio import decode_record, iter_recordio, write_recordio
+from sagelocal.io.recordio import decode_record, encode_int32_records, iter_recordio, write_recordio
 
 # Bytes copied from contracts.md §1.5 (verified there against the SDK under protobuf): an independent oracle.
 WORKED_EXAMPLE = bytes.fromhex(
@@ -342,3 +342,24 @@ def test_encode_records_layout():
     assert records[2]["label"] == {}
     with pytest.raises(ValueError, match="numeric"):
         encode_records([{"score": "high"}])
+
+
+def test_encode_int32_records_is_what_the_sdks_protobuf_writes():
+    record_pb2 = pytest.importorskip("sagemaker.amazon.record_pb2")
+    rows = [{"source": np.array([7, 300, 2**20, -5], np.int32), "target": [5]}, {"source": [], "target": ()},
+            {"ids": np.arange(3, dtype=np.uint8)}]
+    expected = []
+    for row in rows:
+        record = record_pb2.Record()
+        for name, values in row.items():
+            record.features[name].int32_tensor.values.extend(int(v) for v in values)
+        expected.append(frame(record.SerializeToString(deterministic=True)))  # map keys sorted
+    data = encode_int32_records(rows)
+    assert data == b"".join(expected)
+    decoded = [decode_record(p)["features"] for p in iter_recordio(io.BytesIO(data))]
+    assert decoded[0]["source"]["dtype"] == "int32" and decoded[0]["source"]["values"].tolist() == [7, 300, 2**20, -5]
+    assert decoded[1]["target"]["values"].tolist() == [] and decoded[2]["ids"]["values"].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="out of range"):
+        encode_int32_records([{"source": [2**31]}])
+    with pytest.raises(ValueError, match="integers"):
+        encode_int32_records([{"source": [1.5]}])

@@ -9,13 +9,14 @@ the algorithm reads:
 - ``train.rec`` / ``val.rec``: RecordIO-framed ``aialgs.data.Record`` messages with
   ``features["source"]`` and ``features["target"]`` holding ``Int32Tensor`` token ids.
 
-:func:`prepare` is that script as a function; :class:`PairData` holds the pairs as flat arrays and
-cuts them into padded mini-batches by length bucket (Sockeye's ``define_parallel_buckets``).
+Channels are read through :mod:`sagelocal.io` (:func:`read_pair_channel`, :func:`read_vocab_channel`), so
+their settings (sharding, shuffle, Pipe mode, gzip, manifests) apply. :func:`prepare` is the sample script
+as a function; :class:`PairData` holds the pairs as flat arrays and cuts them into padded mini-batches by
+length bucket (Sockeye's ``define_parallel_buckets``).
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -27,15 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ...base.errors import ChannelDataError, DataFormatError
-from ...io.recordio import _encode_varints, _frame, _ld, decode_record, iter_recordio
+from ...base.errors import ChannelDataError, ChannelError, DataFormatError
+from ...io import open_object
+from ...io.recordio import decode_record, encode_int32_records, iter_recordio
 
 PAD_SYMBOL, UNK_SYMBOL, BOS_SYMBOL, EOS_SYMBOL = "<pad>", "<unk>", "<s>", "</s>"
 VOCAB_SYMBOLS = (PAD_SYMBOL, UNK_SYMBOL, BOS_SYMBOL, EOS_SYMBOL)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SOURCE_VOCAB, TARGET_VOCAB = "vocab.src.json", "vocab.trg.json"
 TRAIN_FILE, VALIDATION_FILE = "train.rec", "val.rec"
-_GZIP_MAGIC = b"\x1f\x8b"
+_WRITE_BLOCK = 4096  # records encoded per write, to bound memory on large corpora
 
 
 # --------------------------------------------------------------------------------- vocabularies
@@ -88,10 +90,12 @@ def check_vocab(vocab, where: str) -> dict[str, int]:
 
 
 def read_vocab(path) -> dict[str, int]:
-    """Read and check one vocabulary JSON file."""
+    """Read and check one vocabulary JSON file (gzip or not)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            vocab = json.load(handle)
+        with open_object(path, channel="vocab") as stream:
+            vocab = json.load(stream)
+    except DataFormatError:
+        raise
     except ValueError as exc:
         raise DataFormatError(f"not valid JSON: {exc}", channel="vocab", source=str(path)) from None
     except OSError as exc:
@@ -99,19 +103,25 @@ def read_vocab(path) -> dict[str, int]:
     return check_vocab(vocab, str(path))
 
 
-def find_vocab_files(folder) -> tuple[Path, Path]:
-    """``vocab.src.json`` and ``vocab.trg.json`` under ``folder`` (searched recursively)."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise ChannelDataError(f"path '{folder}' does not exist", channel="vocab")
-    found = {}
+def read_vocab_channel(channel) -> tuple[dict[str, int], dict[str, int]]:
+    """The source and target vocabularies of the ``vocab`` channel (a File-mode folder or manifest).
+
+    ``vocab.src.json`` and ``vocab.trg.json`` are the first objects of those names among the channel's
+    objects (its folder's files, recursively, in the channel's order and shard).
+    """
+    if channel.input_mode == "Pipe" or channel.data_type == "AugmentedManifestFile":
+        raise ChannelError(f"channel '{channel.name}': the vocabularies are read from a File-mode folder or "
+                           f"manifest holding {SOURCE_VOCAB} and {TARGET_VOCAB}; got a {channel.input_mode}-mode "
+                           f"{channel.data_type} channel")
+    files = channel.local_files()
+    found = []
     for name in (SOURCE_VOCAB, TARGET_VOCAB):
-        hits = [folder] if folder.is_file() and folder.name == name else sorted(folder.rglob(name))
+        hits = [path for path in files if path.name == name]
         if not hits:
-            raise ChannelDataError(f"no {name} under '{folder}': the vocab channel must hold {SOURCE_VOCAB} "
-                                   f"and {TARGET_VOCAB}", channel="vocab")
-        found[name] = hits[0]
-    return found[SOURCE_VOCAB], found[TARGET_VOCAB]
+            raise ChannelDataError(f"no {name} under '{channel.path}': the vocab channel must hold {SOURCE_VOCAB} "
+                                   f"and {TARGET_VOCAB}", channel=channel.name)
+        found.append(read_vocab(hits[0]))
+    return found[0], found[1]
 
 
 def encode_sentences(sentences: Iterable[str], vocab: Mapping[str, int]) -> list[np.ndarray]:
@@ -134,45 +144,30 @@ def inverse_vocab(vocab: Mapping[str, int]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- RecordIO
-def _int32_entry(name: bytes, ids) -> bytes:
-    """One ``features`` map entry: ``name`` -> ``Value{int32_tensor{values: ids (packed)}}``."""
-    wide = np.asarray(ids, dtype=np.int64).ravel()
-    if wide.size and (wide.min() < -(2**31) or wide.max() >= 2**31):
-        raise ValueError(f"token ids must fit in int32; got {wide.min()}..{wide.max()}")
-    packed = _encode_varints(wide.view(np.uint64))[0]
-    tensor = _ld(b"\x0a", packed) if packed else b""
-    return _ld(b"\x0a", _ld(b"\x0a", name) + _ld(b"\x12", _ld(b"\x3a", tensor)))
-
-
 def encode_pair(source, target=None) -> bytes:
     """The RecordIO frame of one Record holding ``source`` and ``target`` int32 ids.
 
     ``target=None`` writes an empty ``target`` tensor, as inference requests do.
     """
-    payload = _int32_entry(b"source", source) + _int32_entry(b"target", () if target is None else target)
-    return _frame(payload)
+    return encode_int32_records([{"source": source, "target": () if target is None else target}])
 
 
 def encode_ids(name: str, rows: Iterable) -> bytes:
     """RecordIO body of one Record per row with ``features[name]`` holding the row's int32 ids."""
-    key = name.encode("utf-8")
-    return b"".join(_frame(_int32_entry(key, row)) for row in rows)
+    return encode_int32_records({name: row} for row in rows)
 
 
 def write_pairs(path_or_stream, sources: Iterable, targets: Iterable) -> int:
-    """Write (source ids, target ids) pairs as RecordIO-protobuf; returns the number of records."""
+    """Write (source ids, target ids) pairs as RecordIO-protobuf (a file written, or a binary stream);
+    returns the number of records."""
     own = isinstance(path_or_stream, (str, os.PathLike))
     stream = open(path_or_stream, "wb") if own else path_or_stream
     count = 0
     try:
-        block = []
-        for source, target in zip(sources, targets):
-            block.append(encode_pair(source, target))
-            count += 1
-            if len(block) == 4096:  # bounded memory on large corpora
-                stream.write(b"".join(block))
-                block = []
-        stream.write(b"".join(block))
+        pairs = iter(zip(sources, targets))
+        while block := list(islice(pairs, _WRITE_BLOCK)):
+            stream.write(encode_int32_records({"source": s, "target": t} for s, t in block))
+            count += len(block)
     finally:
         if own:
             stream.close()
@@ -217,32 +212,43 @@ def read_pairs(stream, *, source: str | None = None, channel: str | None = None,
     return sources, targets
 
 
-def open_data(path: Path):
-    """A binary stream of ``path``, transparently gunzipped (SageMaker channels may be Gzip)."""
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+def read_pair_channel(channel) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """All pairs of a channel's RecordIO-protobuf objects, in the channel's order and shard.
 
-
-def read_pair_files(files: Sequence[Path], channel: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """All pairs of the RecordIO files of one channel, in file order."""
+    Pipe mode reads the FIFO of epoch 0 once (the pairs are then kept in memory for every epoch).
+    """
     sources, targets = [], []
-    for path in files:
-        with open_data(Path(path)) as stream:
-            s, t = read_pairs(stream, source=str(path), channel=channel)
-        sources += s
-        targets += t
+    try:
+        for name, stream in channel.streams(epoch=0):
+            s, t = read_pairs(stream, source=name, channel=channel.name)
+            sources += s
+            targets += t
+    except ChannelDataError as exc:  # in Pipe mode: a FIFO that never appeared
+        if channel.input_mode != "Pipe":
+            raise
+        raise ChannelDataError(f"{exc}. SageMaker's Seq2Seq reads File mode only; sagelocal reads a Pipe-mode "
+                               f"channel when its FIFOs are fed (sagelocal train feeds them from "
+                               f"input/data/<channel>/)") from None
     if not sources:
-        raise ChannelDataError("holds no records; Seq2Seq needs data in train and validation", channel=channel)
+        raise ChannelDataError("holds no records; Seq2Seq needs data in train and validation", channel=channel.name)
     return sources, targets
+
+
+@dataclass
+class PairRows:
+    """In-memory training pairs as ``fit`` got them: sentences or token-id sequences, ``targets`` None when
+    none were given. Encoded once the vocabularies are known."""
+
+    sources: Sequence
+    targets: Sequence | None
 
 
 # ----------------------------------------------------------------------------------- the tool
 def _read_lines(path_or_lines) -> list[str]:
+    """The lines of a text file (gzip or not; undecodable bytes replaced) or of a sequence of sentences."""
     if isinstance(path_or_lines, (str, os.PathLike)):
-        opener = gzip.open if str(path_or_lines).endswith(".gz") else open
-        with opener(path_or_lines, "rt", encoding="utf-8", errors="replace") as handle:
-            return handle.read().splitlines()
+        with open_object(path_or_lines) as stream:
+            return io.TextIOWrapper(stream, encoding="utf-8", errors="replace").read().splitlines()
     return [str(line).rstrip("\n") for line in path_or_lines]
 
 
@@ -434,11 +440,6 @@ class PairData:
         t_width = None if target_width is None else target_width + 1
         return (src.padded(source_width), src.lengths, trg.padded(t_width, prefix=BOS_ID),
                 trg.padded(t_width, suffix=EOS_ID))
-
-
-def as_bytes_stream(body: bytes) -> io.BytesIO:
-    """A binary stream over a request body."""
-    return io.BytesIO(body)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,15 @@
-"""Seq2Seq's checkpoint-driven training loop (Sockeye's, with SageMaker's hyperparameter names).
+"""Seq2Seq's checkpoint-driven training (Sockeye's, with SageMaker's hyperparameter names) as a configuration
+of the shared :class:`~sagelocal.base.training.TrainingLoop`.
 
-Every ``checkpoint_frequency_num_batches`` updates (and once more when training ends between two)
-the model is evaluated on the validation pairs: perplexity and token accuracy by teacher forcing,
-BLEU by beam search on ``bleu_sample_size`` sentences. The best checkpoint on ``optimized_metric``
-is kept and is the model at the end. Training stops after ``checkpoint_threshold`` checkpoints without
-improvement once ``min_num_epochs`` have run, unless ``max_num_epochs`` is given (SageMaker: training
-then runs that many epochs whatever validation does), or at ``max_num_batches`` updates.
+An epoch of the loop is the run of updates between two checkpoints: every ``checkpoint_frequency_num_batches``
+updates (and once more when training ends between two) the model is evaluated on the validation pairs:
+perplexity and token accuracy by teacher forcing, BLEU by beam search on ``bleu_sample_size`` sentences.
+The loop keeps the best checkpoint on ``optimized_metric`` (:class:`~sagelocal.base.torch_layer.KeepBest`),
+which is the model at the end. Its early stopping ends training after ``checkpoint_threshold`` checkpoints
+without improvement once ``min_num_epochs`` passes over the data have run, unless ``max_num_epochs`` is
+given (SageMaker: training then runs that many epochs whatever validation does); ``max_num_batches`` and
+``max_num_epochs`` fix the number of checkpoints. Passes over the data (Seq2Seq's epochs) shuffle the
+length buckets by ``(random_state, pass)``.
 
 Learning-rate schedules count checkpoints: ``plateau_reduce`` multiplies the rate by
 ``plateau_reduce_lr_factor`` after ``plateau_reduce_lr_threshold`` checkpoints without improvement;
@@ -13,30 +17,29 @@ Learning-rate schedules count checkpoints: ``plateau_reduce`` multiplies the rat
 ``lr / sqrt(1 + 3 t / h)``, ``h`` being ``fixed_rate_lr_half_life`` checkpoints in updates, so that the
 rate halves after one half life.
 
-With a checkpoint folder (the container's), the state is written there at every checkpoint and a run
-that finds one resumes from it.
+With a checkpoint folder (the container's), the loop writes the state there at every checkpoint and a run
+that finds one written with the same hyperparameters resumes from it.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import os
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...base.torch_layer import KeepBest, load_module_arrays, module_arrays
+from ...base.training import EarlyStopping
 from .beam import Hypotheses, beam_search
 from .bleu import corpus_bleu_tokens
 from .data import BOS_ID, PAD_ID, PairData, Ragged, define_parallel_buckets
 
 logger = logging.getLogger("sagelocal")
 
+#: The checkpoint's name in the checkpoint folder (an .npz archive, under the name Seq2Seq has always used).
 CHECKPOINT_FILE = "seq2seq-checkpoint.pt"
 #: Sentences per batch when evaluating or decoding.
 EVAL_BATCH = 256
@@ -85,14 +88,9 @@ class Progress:
     """Where training stands; saved with each checkpoint."""
 
     updates: int = 0
-    epoch: int = 0
+    epoch: int = 0  # completed passes over the data; the count moves on as the next pass starts (as Sockeye's)
     batch_in_epoch: int = 0
     checkpoints: int = 0
-    not_improved: int = 0
-    best: float | None = None
-    best_checkpoint: int = 0
-    best_metrics: dict = field(default_factory=dict)
-    last_checkpoint_update: int = 0
 
 
 def _tensors(data: PairData, rows, s_len, t_len, device):
@@ -100,64 +98,100 @@ def _tensors(data: PairData, rows, s_len, t_len, device):
     return tuple(torch.from_numpy(a).to(device) for a in (src, lengths, trg_in, labels))
 
 
+def _goal_of(name: str) -> str:
+    return "Minimize" if name.endswith("perplexity") else "Maximize"
+
+
 class Trainer:
-    """Trains ``net`` on ``train`` pairs, checkpointing on ``validation`` pairs (see the module docstring).
+    """Seq2Seq for the shared loop: the batches of each checkpoint interval (its data source), the updates,
+    the checkpoint evaluation and the saved state (its Trainable). See the module docstring.
 
     ``split`` names the evaluation metrics (``validation``, or ``train`` when fit got no validation data).
+    ``keep_best``, :meth:`early_stopping`, :attr:`checkpoints` and :meth:`config` configure the loop.
     """
 
-    def __init__(self, net, hp: dict, *, device: torch.device, reporter, seed: int, checkpoint_dir: str | None,
-                 decode_options: dict, split: str = "validation"):
+    def __init__(self, net, hp: dict, train: PairData, validation: PairData, *, device: torch.device, reporter,
+                 seed: int, decode_options: dict, split: str = "validation"):
         self.net, self.hp, self.device, self.reporter, self.seed = net, hp, device, reporter, seed
-        self.checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_FILE
+        self.train, self.validation = train, validation
         self.decode_options, self.split = decode_options, split
         self.optimizer = make_optimizer(net.parameters(), hp)
         self.schedule = LearningRate(hp)
         self.progress = Progress()
-        self.best_state = None
-        self.goal = "Minimize" if hp["optimized_metric"] == "perplexity" else "Maximize"
-
-    # ------------------------------------------------------------------------------------ loop
-    def run(self, train: PairData, validation: PairData) -> dict[str, float]:
-        """Train until a stopping rule fires; leaves the best checkpoint in the network."""
-        hp, p = self.hp, self.progress
-        buckets = None
+        self.metric = f"{split}:{hp['optimized_metric']}"
+        self.keep_best = KeepBest(net, self.metric, _goal_of(self.metric))
+        self.best_metrics: dict[str, float] = {}
+        self.buckets = None
         if hp["bucketing_enabled"]:
-            buckets = define_parallel_buckets(hp["max_seq_len_source"], hp["max_seq_len_target"],
-                                              hp["bucket_width"], train.length_ratio[0])
-        self._resume()
+            self.buckets = define_parallel_buckets(hp["max_seq_len_source"], hp["max_seq_len_target"],
+                                                   hp["bucket_width"], train.length_ratio[0])
+        self.batches_per_epoch = len(train.batches(hp["batch_size"], self.buckets, None))
+        limits = [hp["max_num_batches"]] if hp["max_num_batches"] != -1 else []
+        if hp["max_num_epochs"] is not None:
+            limits.append(hp["max_num_epochs"] * self.batches_per_epoch)
+        #: The updates training runs when no early stopping ends it first (None: until it does).
+        self.total_updates = min(limits) if limits else None
+        # as Sockeye: the count of passes moves on after a pass's last batch, unless max_num_batches ends it there
+        self._ends_by_epochs = hp["max_num_epochs"] is not None and self.total_updates != hp["max_num_batches"]
         self._bleu_rows = self._bleu_sample(validation)
-        running = [0.0, 0, 0]  # loss sum, tokens, correct since the last checkpoint
-        stop = self._finished()  # a resumed run may have nothing left to do
-        while not stop:
-            order = train.batches(hp["batch_size"], buckets, np.random.default_rng([self.seed, p.epoch]))
-            for rows, s_len, t_len in order[p.batch_in_epoch:]:
-                self._update(_tensors(train, rows, s_len, t_len, self.device), running)
-                p.updates += 1
-                p.batch_in_epoch += 1
-                if p.updates % hp["checkpoint_frequency_num_batches"] == 0:
-                    stop = self._checkpoint(validation, running)
-                stop = stop or self._finished()
-                if stop:
-                    break
-            else:
+        self._running = [0.0, 0, 0]  # loss sum, tokens, correct since the last checkpoint
+        self._order: tuple[int, list] | None = None
+        self._checkpoint_epoch = 0  # the pass at the last checkpoint, for min_num_epochs
+
+    # --------------------------------------------------------------------- the loop's configuration
+    @property
+    def checkpoints(self) -> int | None:
+        """The loop's epochs: the checkpoints ``max_num_batches`` / ``max_num_epochs`` allow (at least one)."""
+        if self.total_updates is None:
+            return None
+        return max(1, -(-self.total_updates // self.hp["checkpoint_frequency_num_batches"]))
+
+    def early_stopping(self) -> EarlyStopping | None:
+        """``checkpoint_threshold`` checkpoints without improvement, once ``min_num_epochs`` passes have run;
+        none when ``max_num_epochs`` is given."""
+        if self.hp["max_num_epochs"] is not None:
+            return None
+        return EarlyStopping(self.metric, patience=self.hp["checkpoint_threshold"], goal=_goal_of(self.metric),
+                             allowed=lambda: self._checkpoint_epoch >= self.hp["min_num_epochs"])
+
+    def config(self) -> dict:
+        """What a checkpoint must have been written with to be resumed."""
+        same = {k: v for k, v in self.hp.items() if isinstance(v, (int, float, str, bool))}
+        return {"hyperparameters": same, "shapes": {k: list(v.shape) for k, v in self.net.state_dict().items()}}
+
+    def summary(self) -> dict[str, int]:
+        """``updates``, completed ``epochs``, ``checkpoints`` and the 1-based ``best_checkpoint``."""
+        p = self.progress
+        return {"updates": p.updates, "epochs": p.epoch, "checkpoints": p.checkpoints,
+                "best_checkpoint": self.keep_best.epoch + 1}
+
+    def report_best(self) -> None:
+        """Report the best checkpoint's metrics again: the model at the end is that checkpoint."""
+        for name, value in self.best_metrics.items():
+            self.reporter.report(name, value, _goal_of(name))
+
+    # ------------------------------------------------------------------------ the data source
+    def batches(self, batch_size: int, epoch: int = 0):
+        """The batches of checkpoint interval ``epoch``: updates up to the next checkpoint, across passes."""
+        p, frequency = self.progress, self.hp["checkpoint_frequency_num_batches"]
+        end = (epoch + 1) * frequency if self.total_updates is None else min((epoch + 1) * frequency,
+                                                                             self.total_updates)
+        while p.updates < end:
+            if p.batch_in_epoch >= self.batches_per_epoch:
                 p.epoch, p.batch_in_epoch = p.epoch + 1, 0
-                stop = self._finished()
-        if p.updates > p.last_checkpoint_update or self.best_state is None:
-            self._checkpoint(validation, running)
-        self.net.load_state_dict(self.best_state)
-        for name, value in p.best_metrics.items():  # the reported model is the best checkpoint
-            self.reporter.report(name, value, self._goal_of(name))
-        return dict(p.best_metrics)
+            yield self._pass_order(p.epoch)[p.batch_in_epoch]
 
-    def _finished(self) -> bool:
-        """Whether max_num_batches or max_num_epochs is reached."""
-        hp, p = self.hp, self.progress
-        return ((hp["max_num_batches"] != -1 and p.updates >= hp["max_num_batches"])
-                or (hp["max_num_epochs"] is not None and p.epoch >= hp["max_num_epochs"]))
+    def _pass_order(self, epoch: int) -> list:
+        if self._order is None or self._order[0] != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._order = epoch, self.train.batches(self.hp["batch_size"], self.buckets, rng)
+        return self._order[1]
 
-    def _update(self, batch, running) -> None:
-        src, lengths, trg_in, labels = batch
+    # ----------------------------------------------------------------------------- the updates
+    def train_batch(self, batch) -> None:
+        """One update on ``(rows, source width, target width)``."""
+        rows, s_len, t_len = batch
+        src, lengths, trg_in, labels = _tensors(self.train, rows, s_len, t_len, self.device)
         self.net.train()
         logits = self.net(src, lengths, trg_in)
         valid = labels != PAD_ID
@@ -169,50 +203,49 @@ class Trainer:
         if self.hp["clip_gradient"] >= 0:  # MXNet clips each gradient element; negative turns it off
             torch.nn.utils.clip_grad_value_(self.net.parameters(), self.hp["clip_gradient"])
         self.optimizer.step()
-        rate = self.schedule.after_update(self.progress.updates + 1)
+        p = self.progress
+        p.updates += 1
+        p.batch_in_epoch += 1
+        self._set_rate(self.schedule.after_update(p.updates))
+        self._running[0] += float(loss_sum.detach())
+        self._running[1] += tokens
+        if self.hp["training_metric"] == "accuracy":
+            self._running[2] += int(((logits.detach().argmax(-1) == labels) & valid).sum())
+
+    def _set_rate(self, rate: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = rate
-        running[0] += float(loss_sum.detach())
-        running[1] += tokens
-        if self.hp["training_metric"] == "accuracy":
-            running[2] += int(((logits.detach().argmax(-1) == labels) & valid).sum())
 
     # ------------------------------------------------------------------------------ checkpoints
-    def _checkpoint(self, validation: PairData, running) -> bool:
-        """Evaluate, keep the best, save; return whether early stopping ends training."""
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """The checkpoint closing interval ``epoch``: report, evaluate, adapt the learning rate."""
         p, hp = self.progress, self.hp
-        p.checkpoints += 1
-        p.last_checkpoint_update = p.updates
+        last = p.updates == self.total_updates and self._ends_by_epochs
+        if last and p.updates % hp["checkpoint_frequency_num_batches"]:
+            self._close_pass()  # training ends between two checkpoints, with the pass: counted before evaluating
+        p.checkpoints = epoch + 1
+        running, self._running = self._running, [0.0, 0, 0]
         if running[1] and self.split != "train":  # without validation the evaluation itself is on train
             name = hp["training_metric"]
             value = math.exp(running[0] / running[1]) if name == "perplexity" else running[2] / running[1]
-            self.reporter.report(f"train:{name}", value, "Minimize" if name == "perplexity" else "Maximize",
-                                 epoch=p.epoch, batch=p.updates)
-        running[:] = [0.0, 0, 0]
-        metrics = self.evaluate(validation)
+            self.reporter.report(f"train:{name}", value, _goal_of(name), epoch=p.epoch, batch=p.updates)
+        metrics = self.evaluate(self.validation)
         for name, value in metrics.items():
-            self.reporter.report(name, value, self._goal_of(name), epoch=p.epoch, batch=p.updates)
-        value = metrics[f"{self.split}:{hp['optimized_metric']}"]
-        improved = p.best is None or (value < p.best if self.goal == "Minimize" else value > p.best)
-        if improved:
-            p.best, p.best_metrics, p.not_improved, p.best_checkpoint = value, dict(metrics), 0, p.checkpoints
-            self.best_state = copy.deepcopy(self.net.state_dict())
-        else:
-            p.not_improved += 1
-        rate = self.schedule.after_checkpoint(improved)
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
-        self._save()
-        exhausted = p.not_improved >= hp["checkpoint_threshold"] and p.epoch >= hp["min_num_epochs"]
-        if exhausted and hp["max_num_epochs"] is None:
-            logger.info("seq2seq: early stopping after %d checkpoints without improvement of %s; best %s=%g",
-                        p.not_improved, hp["optimized_metric"], hp["optimized_metric"], p.best)
-            return True
-        return False
+            self.reporter.report(name, value, _goal_of(name), epoch=p.epoch, batch=p.updates)
+        value, best = metrics[self.metric], self.keep_best.value
+        improved = math.isfinite(value) and (value < best if self.keep_best.goal == "Minimize" else value > best)
+        if improved:  # the loop's KeepBest takes these weights next
+            self.best_metrics = dict(metrics)
+        self._set_rate(self.schedule.after_checkpoint(improved))
+        self._checkpoint_epoch = p.epoch
+        if last:
+            self._close_pass()
+        return metrics
 
-    @staticmethod
-    def _goal_of(name: str) -> str:
-        return "Minimize" if name.endswith("perplexity") else "Maximize"
+    def _close_pass(self) -> None:
+        p = self.progress
+        if p.batch_in_epoch >= self.batches_per_epoch:
+            p.epoch, p.batch_in_epoch = p.epoch + 1, 0
 
     def _bleu_sample(self, validation: PairData) -> np.ndarray | None:
         size = self.hp["bleu_sample_size"]
@@ -247,38 +280,38 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------------- saved state
-    def _save(self) -> None:
-        if self.checkpoint_path is None:
-            return
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"model": self.net.state_dict(), "best_model": self.best_state,
-                 "optimizer": self.optimizer.state_dict(), "progress": vars(self.progress),
-                 "schedule": {"rate": self.schedule.rate, "stalled": self.schedule.stalled},
-                 "hyperparameters": {k: v for k, v in self.hp.items() if isinstance(v, (int, float, str, bool))}}
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.checkpoint_path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(state, handle)
-            os.replace(tmp, self.checkpoint_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def state(self) -> dict[str, np.ndarray]:
+        """Network, optimizer, schedule, progress and the best checkpoint's metrics (the loop adds the best
+        weights)."""
+        arrays = module_arrays(self.net, "network.")
+        for index, values in self.optimizer.state_dict()["state"].items():
+            arrays.update({f"optimizer.{index}.{key}": value.detach().cpu().numpy() for key, value in values.items()
+                           if isinstance(value, torch.Tensor)})
+        arrays["schedule"] = np.asarray([self.schedule.rate, self.schedule.stalled], float)
+        arrays["progress"] = np.asarray(astuple(self.progress), np.int64)
+        arrays["best_metrics.names"] = np.asarray(list(self.best_metrics), dtype=str)
+        arrays["best_metrics.values"] = np.asarray(list(self.best_metrics.values()), float)
+        return arrays
 
-    def _resume(self) -> None:
-        path = self.checkpoint_path
-        if path is None or not path.exists():
-            return
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        same = {k: v for k, v in self.hp.items() if isinstance(v, (int, float, str, bool))}
-        if state.get("hyperparameters") != same:
-            logger.warning("seq2seq: ignoring checkpoint %s written with other hyperparameters", path)
-            return
-        self.net.load_state_dict(state["model"])
-        self.best_state = state["best_model"]
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.progress = Progress(**state["progress"])
-        self.schedule.rate, self.schedule.stalled = state["schedule"]["rate"], state["schedule"]["stalled"]
-        logger.info("seq2seq: resuming from %s after %d updates", path, self.progress.updates)
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` wrote."""
+        load_module_arrays(self.net, state, "network.")
+        saved = self.optimizer.state_dict()
+        saved["state"] = {}
+        for key, value in state.items():
+            if key.startswith("optimizer."):
+                _, index, name = key.split(".", 2)
+                saved["state"].setdefault(int(index), {})[name] = torch.from_numpy(np.array(value))
+        rate, stalled = state["schedule"]
+        self.schedule.rate, self.schedule.stalled = float(rate), int(stalled)
+        for group in saved["param_groups"]:
+            group["lr"] = self.schedule.rate
+        self.optimizer.load_state_dict(saved)
+        self.progress = Progress(*(int(v) for v in state["progress"]))
+        self.best_metrics = {str(k): float(v) for k, v in zip(state["best_metrics.names"],
+                                                               state["best_metrics.values"])}
+        self._checkpoint_epoch = self.progress.epoch
+        logger.info("seq2seq: resuming after %d updates", self.progress.updates)
 
 
 @torch.no_grad()
