@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from sagelocal.algorithms.linear_learner.declarations import HYPERPARAMETERS
+from sagelocal.algorithms.linear_learner.hyperparameters import HYPERPARAMETERS
 from sagelocal.algorithms.linear_learner.kernels import Ensemble, LossSpec, Standardizer, loss_and_grad
 from sagelocal.algorithms.linear_learner.metrics import (
     binary_metrics,

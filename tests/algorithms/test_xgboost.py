@@ -19,7 +19,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 import sagelocal
 from sagelocal import HyperparameterError, SagelocalError, XGBoost
-from sagelocal.algorithms.xgboost import training
+from sagelocal.algorithms.xgboost import trainer as training
 from sagelocal.algorithms.xgboost.hyperparameters import library_params
 from sagelocal.base.errors import ChannelError, MissingDependencyError, UnsupportedContentTypeError
 from sagelocal.base.runtime import Runtime

@@ -25,7 +25,7 @@ from ...base.device import DEVICE_OPTION, resolve_device
 from ...base.errors import DataFormatError
 from ...base.estimator import Estimator
 from ...base.registry import register
-from .declarations import HYPERPARAMETERS, check_hyperparameters
+from .hyperparameters import HYPERPARAMETERS, check_hyperparameters
 from .kernels import Ensemble, LossSpec, Standardizer
 from .metrics import (
     METRIC_GOALS,

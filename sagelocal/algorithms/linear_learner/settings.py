@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .declarations import SDK_EXTRA_CRITERIA
+from .hyperparameters import SDK_EXTRA_CRITERIA
 
 AUTO = "auto"
 #: SageMaker does not say: learning_rate=auto per optimizer.

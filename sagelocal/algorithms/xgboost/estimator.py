@@ -120,7 +120,7 @@ class XGBoost(Estimator):
     # ----------------------------------------------------------------------------------------- fit
     def _fit(self, train, validation, test, hp: dict[str, Any]) -> None:
         xgb = xgboost_module()
-        from . import training
+        from . import trainer
 
         csv_weights = hp["csv_weights"] or 0
         rows = read_rows(train, csv_weights=csv_weights, name="train")
@@ -132,32 +132,32 @@ class XGBoost(Estimator):
             params["eval_metric"] = plan.native
         if hp["use_dask_gpu_training"] == "true":
             logger.info("use_dask_gpu_training=true: one host, so sagelocal trains without Dask")
-        job = training.Job(params, hp["num_round"], plan, hp["early_stopping_rounds"], self.runtime.checkpoint_dir,
+        job = trainer.Job(params, hp["num_round"], plan, hp["early_stopping_rounds"], self.runtime.checkpoint_dir,
                            hp["save_model_on_termination"] == "true")
         self.out_of_fold_ = None
         if hp["_kfold"] is not None:
             boosters, metrics = self._fit_kfold(job, rows, held, hp, objective)
         else:
             nthread, aft = params.get("nthread"), objective == "survival:aft"
-            booster, metrics, _ = training.train_one(
+            booster, metrics, _ = trainer.train_one(
                 job, rows.dmatrix(nthread, aft=aft), None if held is None else held.dmatrix(nthread, aft=aft))
             boosters = [booster]
         self._reporter.metrics.update(metrics)
         self._set_boosters(boosters, pickled=False)
 
     def _fit_kfold(self, job, rows, held, hp, objective) -> tuple[list, dict[str, float]]:
-        from . import training
+        from . import trainer
 
         everything = rows if held is None else Rows.concat([rows, held])
         classification = hp["num_class"] is not None or objective.startswith("binary:")
         logger.info("Run %d-round of %d-fold cross validation with %d rows", hp["_num_cv_round"] or 1,
                     hp["_kfold"], len(everything))
-        result = training.train_kfold(job, everything, kfold=hp["_kfold"], repeats=hp["_num_cv_round"] or 1,
+        result = trainer.train_kfold(job, everything, kfold=hp["_kfold"], repeats=hp["_num_cv_round"] or 1,
                                       classification=classification, objective=objective,
                                       random_state=self._options["random_state"])
         self.out_of_fold_ = result.out_of_fold
         if self.runtime.output_data_dir:
-            training.OutOfFold.save(result.out_of_fold, self.runtime.output_data_dir)
+            trainer.OutOfFold.save(result.out_of_fold, self.runtime.output_data_dir)
         return result.boosters, result.metrics
 
     def _set_boosters(self, boosters: list, *, pickled: bool) -> None:
@@ -185,7 +185,7 @@ class XGBoost(Estimator):
         try:
             predictions = [b.predict(matrix, validate_features=False) for b in boosters]
         except xgb.core.XGBoostError as exc:
-            from .training import error_summary
+            from .trainer import error_summary
 
             raise DataFormatError(f"xgboost: Unable to evaluate payload provided: {error_summary(exc)}") from None
         if len(predictions) == 1:
