@@ -1,4 +1,4 @@
-"""The SageMaker training container contract over the ``/opt/ml`` layout (contracts §4).
+"""The SageMaker training container contract over the ``/opt/ml`` layout.
 
 ``train(root)`` reads ``input/config/hyperparameters.json``, ``inputdataconfig.json`` and
 ``resourceconfig.json``, opens the channels under ``input/data/`` (File mode folders or Pipe mode
@@ -105,7 +105,7 @@ def read_channel_config(layout: Layout) -> dict[str, dict[str, Any]]:
 
     Each channel's entry may hold ``ContentType``, ``TrainingInputMode``, ``S3DistributionType``,
     ``ShuffleConfig``, ``RecordWrapperType``, ``CompressionType`` and sagelocal's pass-through keys
-    ``S3DataType`` and ``AttributeNames`` (contracts §4.4); missing keys take SageMaker's defaults.
+    ``S3DataType`` and ``AttributeNames``; missing keys take SageMaker's defaults.
     """
     path = layout.config / "inputdataconfig.json"
     config = _read_json(path, None)
@@ -156,7 +156,7 @@ def open_channels(cls, layout: Layout, config: dict[str, dict[str, Any]],
 
 
 def start_feeders(channels: dict[str, Channel]) -> list[PipeFeeder]:
-    """Start the local writer side of Pipe mode (contracts §3.2 [LOCAL]) for every Pipe channel whose
+    """Start the local writer side of Pipe mode for every Pipe channel whose
     ``input/data/<channel>`` is a folder (or file) of data: its FIFOs ``<channel>_<epoch>`` are fed from it.
 
     A Pipe channel without such a folder is left alone: something else writes its FIFOs.

@@ -2,7 +2,7 @@
 
 Iterative algorithms hand a :class:`Trainable` to :class:`TrainingLoop`; the loop owns epochs,
 mini-batches, early stopping, checkpoints (with resume), progress lines and metric lines. Metric
-lines follow the shapes built-in algorithms print (contracts §4.9), e.g.::
+lines follow the shapes built-in algorithms print, e.g.::
 
     #quality_metric: host=algo-1, epoch=3, validation rmse <loss>=0.1234
 

@@ -1,4 +1,4 @@
-"""The protobuf wire format of ``aialgs.data.Record`` (contracts §1.2), written by hand.
+"""The protobuf wire format of ``aialgs.data.Record``, written by hand.
 
 sagelocal does not need the protobuf package: a tight scan locates the raw bytes of each tensor of a
 record (:func:`_scan_record`); numbers are then decoded per batch with numpy (``frombuffer`` for packed

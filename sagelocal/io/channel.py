@@ -2,15 +2,15 @@
 
 A :class:`Channel` is a data source (``batches(batch_size, epoch)``) like
 :class:`~sagelocal.base.batch.ArraySource`, configured with the fields of a channel's
-``inputdataconfig.json`` entry (contracts §3, §4.4):
+``inputdataconfig.json`` entry:
 
 - ``TrainingInputMode``: File and FastFile read the channel's files; Pipe reads epoch ``e`` from the
   FIFO ``<path>_<e>`` (``/opt/ml/input/data/train_0``, ``train_1``, ...), which is just another stream
   to the readers. The writer side of Pipe mode is :class:`sagelocal.io.pipe.PipeFeeder`.
-- ``S3DistributionType`` (§3.3): ``FullyReplicated`` gives every host every object; ``ShardedByS3Key``
+- ``S3DistributionType``: ``FullyReplicated`` gives every host every object; ``ShardedByS3Key``
   gives host ``i`` of ``n`` (from ``resourceconfig.json``, via :class:`~sagelocal.base.runtime.Runtime`)
   objects ``i, i + n, ...`` of the (shuffled) key order (sagelocal's rule; AWS does not document its own).
-- ``ShuffleConfig`` (§3.4): a seeded permutation of the objects (of the lines of an augmented manifest),
+- ``ShuffleConfig``: a seeded permutation of the objects (of the lines of an augmented manifest),
   derived from ``(Seed, epoch)``: drawn once in File mode, anew every epoch in Pipe mode.
 - ``S3DataType``: ``S3Prefix`` (the folder's files), ``ManifestFile`` (the folder holds manifests listing
   ``s3://`` objects), ``AugmentedManifestFile`` (JSON lines; ``AttributeNames`` select what is read).

@@ -116,7 +116,7 @@ class CSVRequest(RequestCodec):
 
     @cached_property
     def features(self):
-        label_size = self.params.get("label_size", "0")  # contracts §2.2: inference CSV has no label column
+        label_size = self.params.get("label_size", "0")  # inference CSV has no label column
         return self._read(f"{CSV};label_size={label_size}")
 
     @cached_property
@@ -144,7 +144,7 @@ class RecordIOProtobufRequest(RequestCodec):
     """``application/x-recordio-protobuf``: RecordIO-framed ``Record`` messages, or one bare ``Record``.
 
     A body that does not start with the RecordIO magic is read as one unframed ``Record``, which batch
-    transform sends for ``SplitType=RecordIO`` with ``SingleRecord`` (contracts §6.2).
+    transform sends for ``SplitType=RecordIO`` with ``SingleRecord``.
     """
 
     media_type = RECORDIO_PROTOBUF
@@ -173,7 +173,7 @@ class RecordIOProtobufRequest(RequestCodec):
 
 
 class JSONRequest(RequestCodec):
-    """``application/json``: ``{"instances": [...], "configuration": {...}}`` (contracts §2.6).
+    """``application/json``: ``{"instances": [...], "configuration": {...}}``.
 
     An instance is ``{"features": [...]}``, ``{"data": {"features": {"values": [...]}}}`` or the sparse
     ``{"data": {"features": {"keys": [...], "shape": [d], "values": [...]}}}``. As conveniences a body

@@ -1,8 +1,8 @@
-"""JSON Lines (``application/jsonlines``): one JSON object per line (contracts §2.5).
+"""JSON Lines (``application/jsonlines``): one JSON object per line.
 
 Two shapes, decided by the first record of the stream:
 
-- **Tabular** (the first-party inference shape, §2.5/§2.6): ``{"features": [1.5, 16.0]}``,
+- **Tabular** (the first-party inference shape): ``{"features": [1.5, 16.0]}``,
   ``{"data": {"features": {"values": [...]}}}`` or, sparse, ``{"data": {"features": {"keys": [...],
   "shape": [d], "values": [...]}}}``. These fill ``Batch.features`` (dense float32, or CSR when any record
   is sparse) like any tabular reader. A ``"label"`` (number or list of numbers) fills ``Batch.labels``
@@ -51,7 +51,7 @@ def read_jsonlines(stream, batch_size: int = 1000, *, source: str | None = None,
 
 
 def is_tabular(record: dict) -> bool:
-    """Whether a JSON Lines record has the first-party ``features`` shape (§2.5)."""
+    """Whether a JSON Lines record has the first-party ``features`` shape."""
     return _features_of(record) is not _MISSING
 
 

@@ -1,6 +1,6 @@
 """libsvm (``text/libsvm``, alias ``text/x-libsvm``): ``label[:weight] index:value index:value ...``.
 
-Contracts §2.3: one record per line, space separated; the Developer Guide says indices are zero-based,
+one record per line, space separated; the Developer Guide says indices are zero-based,
 and sagelocal follows it: index ``i`` is column ``i``, as XGBoost's own libsvm parser does. A one-based
 file therefore reads with an empty column 0, which changes no model; :func:`read_libsvm` takes
 ``zero_based=False`` to shift such files down instead. sagelocal does not copy the XGBoost container's

@@ -1,4 +1,4 @@
-"""Manifests (contracts §3.5): ``ManifestFile`` lists of objects and ``AugmentedManifestFile`` JSON lines.
+"""Manifests: ``ManifestFile`` lists of objects and ``AugmentedManifestFile`` JSON lines.
 
 ``s3://bucket/key`` references are resolved against a local folder, the *S3 root*: the object is the file
 ``<root>/<bucket>/<key>``. The root is the ``s3_root`` argument, or else the ``SAGELOCAL_S3_ROOT``

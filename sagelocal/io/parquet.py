@@ -1,4 +1,4 @@
-"""Parquet (``application/x-parquet``, alias ``parquet``): the label in the first column (contracts §2.4).
+"""Parquet (``application/x-parquet``, alias ``parquet``): the label in the first column.
 
 As the SageMaker XGBoost container reads it: column 0 is the label, the remaining columns are features;
 the ``label_size`` content-type parameter (default 1) works as for CSV, so ``label_size=0`` reads a file

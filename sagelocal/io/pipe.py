@@ -1,4 +1,4 @@
-"""The writer side of Pipe mode (contracts §3.2 [LOCAL]): stream a channel's files into FIFOs.
+"""The writer side of Pipe mode: stream a channel's files into FIFOs.
 
 SageMaker streams a Pipe-mode channel into ``/opt/ml/input/data/<channel>_<epoch>``: one FIFO per epoch,
 the next created once the previous one is finished, the channel's objects back to back (this host's

@@ -26,7 +26,7 @@ Reader = Callable[..., Iterator[Batch]]
 
 
 def _label_size(params: dict[str, str], *, source: str | None, channel: str | None) -> int:
-    raw = params.get("label_size", "1")  # contracts §2.1: the first column is the target unless told
+    raw = params.get("label_size", "1")  # the first column is the target unless told
     try:
         label_size = int(raw)
     except ValueError:

@@ -1,6 +1,6 @@
 """RecordIO-protobuf (``application/x-recordio-protobuf``): RecordIO framing and the SDK-identical writers.
 
-The wire format is written by hand (contracts §1) so that sagelocal does not need the protobuf package:
+The wire format is written by hand so that sagelocal does not need the protobuf package:
 dmlc RecordIO frames (:class:`FrameReader`, :func:`write_recordio`) around proto2 ``Record`` messages
 (:mod:`._protobuf`) whose feature and label maps hold ``Float32Tensor`` / ``Float64Tensor`` /
 ``Int32Tensor`` values. Reading records into batches lives in :mod:`.recordio_reader`.

@@ -1,4 +1,4 @@
-"""The ASGI application: SageMaker's container routes plus the runtime API route (contracts §5.2, §5.6).
+"""The ASGI application: SageMaker's container routes plus the runtime API route.
 
 | route                                      | answer                                                   |
 |--------------------------------------------|----------------------------------------------------------|

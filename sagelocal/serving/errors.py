@@ -1,4 +1,4 @@
-"""The serving errors and the one table from exception to HTTP status (contracts §5.3).
+"""The serving errors and the one table from exception to HTTP status.
 
 | status | when                                                        | raised as                        |
 |--------|-------------------------------------------------------------|----------------------------------|

@@ -107,7 +107,7 @@ class Invoker:
         model = self.model
         decoder, request_params = request_codec(model, content_type)
         encoder, accept_params = response_codec(model, accept, self.default_accept, content_type=content_type)
-        if not body:  # contracts §5.3: an empty request body is answered 204
+        if not body:  # an empty request body is answered 204
             return Answer(204, b"", encoder.media_type)
         request = decoder(body, request_params)
         options = request_options(model, accept_params)

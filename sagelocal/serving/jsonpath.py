@@ -1,4 +1,4 @@
-"""The JSONPath subset of batch transform's ``InputFilter`` / ``OutputFilter`` (contracts §6.4).
+"""The JSONPath subset of batch transform's ``InputFilter`` / ``OutputFilter``.
 
 Supported, as SageMaker documents: ``$``; ``.name``; ``*`` (``.*``, ``[*]``); ``['a','b']``; ``[n]`` and
 ``[n,m,...]`` with negative indices (``-1`` = last); slices ``[start:end]`` with either side omitted,

@@ -45,7 +45,7 @@ SERVING_PREFIXES = ("SAGEMAKER_", "SAGELOCAL_", "DEEPAR_")
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Everything a server process needs, read from SageMaker's variables (contracts §5.4).
+    """Everything a server process needs, read from SageMaker's variables.
 
     Attributes
     ----------

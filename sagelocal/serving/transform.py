@@ -1,4 +1,4 @@
-"""Batch transform (contracts §6): split input files into records, batch them into requests, answer
+"""Batch transform: split input files into records, batch them into requests, answer
 each request through the endpoint's own predict path (:class:`~sagelocal.serving.invocation.Invoker`),
 and assemble ``<input file>.out`` files.
 
@@ -8,7 +8,7 @@ and assemble ``<input file>.out`` files.
   records as fit in ``max_payload_mb``, MB = 2**20 bytes; 0 = no limit).
 - ``assemble_with``: ``None`` (response bodies back to back) or ``Line`` (a newline after each record:
   line-based bodies are split into their records so a body ending in a newline adds no blank line).
-- ``input_filter`` → ``join_source`` → ``output_filter`` (DataProcessing, §6.4), for CSV, JSON and JSON
+- ``input_filter`` → ``join_source`` → ``output_filter`` (DataProcessing), for CSV, JSON and JSON
   lines: CSV rows are JSON arrays of their cells; a joined CSV row is the input cells then the output
   cells; a joined JSON object gains ``SageMakerOutput`` (a non-object input is wrapped as
   ``{"SageMakerInput": ..., "SageMakerOutput": ...}``).
@@ -195,7 +195,7 @@ class _Job:
             raise TransformError(f"{name}: {exc}") from None
 
     def _check_processing(self, model) -> None:
-        """DataProcessing's rules (contracts §6.4, DG batch-transform-data-processing)."""
+        """DataProcessing's rules."""
         self.input_media = parse_content_type(self.content_type or "")[0] if self.content_type else ""
         self.output_media = self.encoder.media_type
         for name, media in (("content_type", self.input_media), ("accept", self.output_media)):
@@ -265,7 +265,7 @@ class _Job:
 
         for number, payload in enumerate(iter_recordio(stream, source=name), 1):
             if self.batch_strategy == "SingleRecord":
-                yield _Record(number, payload)  # padding and header removed (contracts §6.2)
+                yield _Record(number, payload)  # padding and header removed
             else:
                 framed = io.BytesIO()
                 write_recordio(framed, payload)

@@ -60,7 +60,7 @@ def test_epochs_batches_and_metric_lines(caplog):
 
 
 def test_metric_line_shapes_match_contract_examples():
-    # contracts §4.9: observed built-in log lines
+    # observed built-in log lines
     assert metric_line("validation:multiclass_accuracy", 0.94, "Maximize") == \
         "#quality_metric: host=algo-1, validation multiclass_accuracy <score>=0.94"
     assert metric_line("train:loss", 14.23, epoch=0, batch=0) == \

@@ -1,4 +1,4 @@
-"""Channels (contracts §3.1-3.2): File mode directories, gzip, Pipe mode FIFOs, inputdataconfig.json."""
+"""Channels: File mode directories, gzip, Pipe mode FIFOs, inputdataconfig.json."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_pipe_that_never_appears_is_a_clear_error(tmp_path):
     assert time.monotonic() - started < 5
 
 
-# --- sharding, shuffling, configuration (contracts §3.3, §3.4, §4.4) -------------------------------------
+# --- sharding, shuffling, configuration -------------------------------------
 
 def make_parts(folder, n_files=7):
     folder.mkdir(parents=True, exist_ok=True)

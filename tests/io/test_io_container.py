@@ -1,4 +1,4 @@
-"""`sagelocal train` honours inputdataconfig.json for every channel (contracts §3, §4.4), Pipe mode included."""
+"""`sagelocal train` honours inputdataconfig.json for every channel, Pipe mode included."""
 
 from __future__ import annotations
 

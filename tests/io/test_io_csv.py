@@ -1,4 +1,4 @@
-"""CSV training data (contracts §2.1): label columns, batching, errors naming the line."""
+"""CSV training data: label columns, batching, errors naming the line."""
 
 from __future__ import annotations
 

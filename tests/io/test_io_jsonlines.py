@@ -1,4 +1,4 @@
-"""JSON Lines (contracts §2.5/§2.6) and plain text: tabular rows, non-tabular records, errors."""
+"""JSON Lines and plain text: tabular rows, non-tabular records, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""libsvm (contracts §2.3) against scikit-learn's load_svmlight_file as the oracle."""
+"""libsvm against scikit-learn's load_svmlight_file as the oracle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Manifests and augmented manifests (contracts §3.5): s3:// resolution, attributes, File and Pipe mode."""
+"""Manifests and augmented manifests: s3:// resolution, attributes, File and Pipe mode."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sagelocal.io.pipe import PipeFeeder
 
 
 def frame(payload: bytes) -> bytes:
-    """A RecordIO frame built by hand (contracts §1.1), independent of the code under test."""
+    """A RecordIO frame built by hand, independent of the code under test."""
     return struct.pack("<II", 0xCED7230A, len(payload)) + payload + b"\0" * (-len(payload) % 4)
 
 

@@ -1,4 +1,4 @@
-"""Parquet (contracts §2.4): label in the first column, pandas as the oracle, bounded reads, pyarrow optional."""
+"""Parquet: label in the first column, pandas as the oracle, bounded reads, pyarrow optional."""
 
 from __future__ import annotations
 

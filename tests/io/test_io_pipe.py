@@ -1,4 +1,4 @@
-"""Pipe mode end to end (contracts §3.2-3.4): the local feeder writes FIFOs, channels read them."""
+"""Pipe mode end to end: the local feeder writes FIFOs, channels read them."""
 
 from __future__ import annotations
 

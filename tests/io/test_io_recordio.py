@@ -1,4 +1,4 @@
-"""RecordIO-protobuf: spec bytes (contracts §1.5), SDK byte identity, framing edge cases, decoding."""
+"""RecordIO-protobuf: spec bytes, SDK byte identity, framing edge cases, decoding."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sagelocal.io import (
 )
 from sagelocal.io.recordio import decode_record, encode_int32_records, iter_recordio, write_recordio
 
-# Bytes copied from contracts.md §1.5 (verified there against the SDK under protobuf): an independent oracle.
+# Bytes written by the SDK under protobuf (recorded once): an independent oracle.
 WORKED_EXAMPLE = bytes.fromhex(
     "0a 23 d7 ce 2c 00 00 00 0a 16 0a 06 76 61 6c 75 65 73 12 0c 12 0a 0a 08"
     "00 00 80 3f 00 00 00 40 12 12 0a 06 76 61 6c 75 65 73 12 08 12 06 0a 04"

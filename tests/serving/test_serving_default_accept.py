@@ -4,7 +4,7 @@
 - Seq2Seq and BlazingText: the request's own content type, since for them "Content type and accept must
   be identical" (AWS's seq2seq notebook sends RecordIO-protobuf with no Accept and parses protobuf back;
   its JSON call, also without Accept, reads JSON).
-- Every other algorithm: ``application/json``, the inference toolkit's default (contracts §5.2).
+- Every other algorithm: ``application/json``, the inference toolkit's default.
 - ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` wins over all of these.
 """
 
