@@ -20,6 +20,18 @@ def spec_dir() -> Path | None:
     return None
 
 
+def spec_of(name: str) -> dict:
+    """The spec's ``algorithms/<file>.json`` of algorithm ``name`` (files are named by short name:
+    deepar.json holds "forecasting-deepar")."""
+    import json
+
+    folder = spec_dir() / "algorithms"
+    path = folder / f"{name}.json"
+    if not path.exists():
+        path = next(p for p in sorted(folder.glob("*.json")) if json.loads(p.read_text()).get("name") == name)
+    return json.loads(path.read_text())
+
+
 def low_rank(n=3000, d=40, spectrum=(10.0, 8.0, 6.0, 4.0, 2.0), noise=0.01, offset=3.0, seed=0):
     """Rows of a rank-len(spectrum) matrix with the given scales, plus isotropic noise and an offset."""
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ import sagelocal
 from sagelocal import HyperparameterError, NotFittedError
 from sagelocal.base.registry import get_class
 from tests.common.examples import EXAMPLES, fit_example
-from tests.conftest import spec_dir
+from tests.conftest import spec_dir, spec_of
 
 ALGORITHMS = sagelocal.algorithms()
 
@@ -180,11 +180,7 @@ SPEC = spec_dir()
 
 
 def _spec(name):
-    path = SPEC / "algorithms" / f"{name}.json"
-    if not path.exists():  # files are named by short name (deepar.json holds "forecasting-deepar")
-        path = next(p for p in sorted((SPEC / "algorithms").glob("*.json"))
-                    if json.loads(p.read_text()).get("name") == name)
-    return json.loads(path.read_text())
+    return spec_of(name)
 
 
 @pytest.mark.skipif(SPEC is None, reason="../shared/spec is not beside the repository")

@@ -26,7 +26,7 @@ from sagelocal.io import codecs  # noqa: E402
 from sagelocal.io.codecs import response_codec  # noqa: E402
 from sagelocal.serving import Invoker, create_app  # noqa: E402
 from tests.common.examples import fit_example  # noqa: E402
-from tests.conftest import spec_dir  # noqa: E402
+from tests.conftest import spec_dir, spec_of  # noqa: E402
 from tests.serving.serving_support import thread_server  # noqa: E402
 
 SPEC = spec_dir()
@@ -47,11 +47,7 @@ _MATCH_RULE = re.compile(r"content[- ]type and accept must", re.IGNORECASE)
 
 
 def _spec(name):
-    path = SPEC / "algorithms" / f"{name}.json"
-    if not path.exists():  # files are named by short name (deepar.json holds "forecasting-deepar")
-        path = next(p for p in sorted((SPEC / "algorithms").glob("*.json"))
-                    if json.loads(p.read_text()).get("name") == name)
-    return json.loads(path.read_text())
+    return spec_of(name)
 
 
 def _media(value: str) -> str:
